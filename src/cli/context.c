@@ -1,0 +1,93 @@
+/*
+ * context.c -- what every command needs before it starts: the configuration, the
+ * repository location and the passphrase, each from its documented sources in order.
+ */
+#include "cli/cli.h"
+
+#include "nova/config.h"
+#include "nova/error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* The config's own parser sets the detail; only the codec name needs a second look. */
+int cli_load_config(const cli_globals *g, nova_config **out)
+{
+    if (g->config_path)
+        return nova_config_load_file(out, g->config_path);
+    return nova_config_new_default(out);
+}
+
+const char *cli_repo_location(const cli_globals *g, const nova_config *config)
+{
+    const char *env = getenv("NOVA_REPOSITORY");
+    if (g->repo)
+        return g->repo;
+    if (env && env[0])
+        return env;
+    if (config && config->storage.local_path)
+        return config->storage.local_path;
+    return NULL;
+}
+
+static void strip_newline(char *text)
+{
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+}
+
+static int read_password_file(const char *path, char *out, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "nova: unable to open password file '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (!fgets(out, (int)size, f))
+        out[0] = '\0';
+    fclose(f);
+    strip_newline(out);
+    return 0;
+}
+
+static int prompt_password(const char *prompt, char *out, size_t size)
+{
+    struct termios old, quiet;
+    int restored = 0;
+
+    fprintf(stderr, "%s", prompt);
+    fflush(stderr);
+    if (tcgetattr(STDIN_FILENO, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= (tcflag_t)~ECHO;
+        restored = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
+    }
+    if (!fgets(out, (int)size, stdin))
+        out[0] = '\0';
+    if (restored)
+        tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    fputc('\n', stderr);
+    strip_newline(out);
+    return 0;
+}
+
+int cli_get_password(const cli_globals *g, char *out, size_t size, int allow_prompt)
+{
+    const char *env = getenv("NOVA_PASSWORD");
+    out[0] = '\0';
+    if (g->password_file)
+        return read_password_file(g->password_file, out, size);
+    if (env) {
+        snprintf(out, size, "%s", env);
+        return 0;
+    }
+    if (allow_prompt && isatty(STDIN_FILENO))
+        return prompt_password("repository passphrase: ", out, size);
+    return 1; /* none available */
+}
+
