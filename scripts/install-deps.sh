@@ -8,7 +8,8 @@ packages=(
   libssl-dev libzstd-dev liblzma-dev liblz4-dev libjansson-dev libcurl4-openssl-dev
   libcmocka-dev
   clang libclang-rt-14-dev valgrind cppcheck
-  zstd lz4 xz-utils
+  zstd lz4 xz-utils python3
+  rclone
 )
 
 missing=()
@@ -17,6 +18,10 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js and npm run the cloud protocol servers of the tests (tests/servers); a machine
+# that already has them (from any source) keeps its own.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"

@@ -13,6 +13,9 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detec
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=report_objects=1
 
+echo "== cloud protocol servers for the backend tests (npm, pinned in tests/servers)"
+./tests/servers/install.sh
+
 echo "== sanitizer build (ASan + UBSan + LSan, -Werror)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DNOVA_SANITIZE=ON >/dev/null
 cmake --build build/asan -j"$jobs"

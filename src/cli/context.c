@@ -4,7 +4,9 @@
  */
 #include "cli/cli.h"
 
+#include "nova/backup.h"
 #include "nova/config.h"
+#include "nova/replicas.h"
 #include "nova/error.h"
 
 #include <errno.h>
@@ -29,8 +31,18 @@ const char *cli_repo_location(const cli_globals *g, const nova_config *config)
         return g->repo;
     if (env && env[0])
         return env;
+    /* several targets in the config: one repository replicated across all of them */
+    if (config && nova_config_target_count(config) > 1)
+        return NOVA_CONFIG_TARGETS_LOCATION;
     if (config && config->storage.local_path)
         return config->storage.local_path;
+    /* a config that names one cloud target: its bucket or container is the repository */
+    if (config && config->storage.s3.present)
+        return "s3:";
+    if (config && config->storage.azure.present)
+        return "azure:";
+    if (config && config->storage.gcs.present)
+        return "gcs:";
     return NULL;
 }
 
@@ -91,3 +103,43 @@ int cli_get_password(const cli_globals *g, char *out, size_t size, int allow_pro
     return 1; /* none available */
 }
 
+int cli_open_repository(const cli_globals *g, nova_config **config_out, nova_repository **out)
+{
+    nova_repository_options options = NOVA_REPOSITORY_OPTIONS_INIT;
+    char passphrase[1024];
+    const char *location;
+    int rc;
+
+    *out = NULL;
+    *config_out = NULL;
+    rc = cli_load_config(g, config_out);
+    if (rc < 0)
+        return cli_report_error(rc);
+    location = cli_repo_location(g, *config_out);
+    if (!location) {
+        fprintf(stderr, "nova: REPO_003: no repository given (repository not found)\n"
+                        "hint: use --repo DIR, set NOVA_REPOSITORY, or set storage.local_path in "
+                        "the config\n");
+        return NOVA_EXIT_REPOSITORY;
+    }
+    rc = cli_get_password(g, passphrase, sizeof(passphrase), 1);
+    if (rc < 0)
+        return NOVA_EXIT_USAGE;
+    if (rc == 1) {
+        fprintf(stderr, "nova: KEY_001: no passphrase given\n"
+                        "hint: set NOVA_PASSWORD, use --password-file FILE, or run on a terminal\n");
+        return NOVA_EXIT_PASSWORD;
+    }
+    options.config = *config_out;
+    rc = nova_repository_open(out, location, passphrase, &options);
+    memset(passphrase, 0, sizeof(passphrase));
+    if (rc < 0)
+        return cli_report_error(rc);
+    return NOVA_EXIT_OK;
+}
+
+void cli_close_repository(nova_config *config, nova_repository *repo)
+{
+    nova_repository_close(repo);
+    nova_config_free(config);
+}

@@ -15,8 +15,25 @@
 #endif
 
 static const cli_command commands[] = {
-    {"selftest", "check the primitives and a local repository end to end", cli_selftest_usage,
-     cli_cmd_selftest},
+    {"init", "create a repository", cli_init_usage, cli_cmd_init},
+    {"key", "manage key slots: add, remove, passwd, list", cli_key_usage, cli_cmd_key},
+    {"backup", "back up files and directories (full, incremental, differential)", cli_backup_usage, cli_cmd_backup},
+    {"list", "list backups", cli_list_usage, cli_cmd_list},
+    {"show", "show one backup", cli_show_usage, cli_cmd_show},
+    {"ls", "list the files of a backup", cli_ls_usage, cli_cmd_ls},
+    {"diff", "compare two backups", cli_diff_usage, cli_cmd_diff},
+    {"restore", "restore a backup, or the state at a point in time", cli_restore_usage, cli_cmd_restore},
+    {"delete", "delete backups by id", cli_delete_usage, cli_cmd_delete},
+    {"cleanup", "delete backups older than the retention period", cli_cleanup_usage, cli_cmd_cleanup},
+    {"forget", "delete backups by a keep-policy", cli_forget_usage, cli_cmd_forget},
+    {"prune", "remove data no backup references", cli_prune_usage, cli_cmd_prune},
+    {"copy", "copy backups and their data to another repository (replica)", cli_copy_usage,
+     cli_cmd_copy},
+    {"replicas", "show which replicas hold each backup; repair one from another",
+     cli_replicas_usage, cli_cmd_replicas},
+    {"unlock", "remove stale locks left by killed processes", cli_unlock_usage, cli_cmd_unlock},
+    {"check", "verify the repository's structure and, optionally, its data", cli_check_usage, cli_cmd_check},
+    {"selftest", "check the primitives and a local repository end to end", cli_selftest_usage, cli_cmd_selftest},
 };
 
 static const char global_usage[] =

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <errno.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -208,9 +210,29 @@ int nova_lock_is_expired(const nova_lock *lock, int64_t now_ns)
     return now_ns >= lock->expires_ns;
 }
 
+/* A lock of this host whose process no longer exists can never be released by its
+ * holder (it was killed); treat it as stale at once rather than after its expiry. Hosts
+ * are compared by name, as restic does; a pid namespace with the same host name would
+ * defeat this, so the rule errs only towards keeping a lock (kill(0) answers EPERM). */
+static int holder_is_dead(const nova_lock *lock)
+{
+    char host[NOVA_LOCK_HOST_MAX + 1];
+    if (gethostname(host, sizeof(host)) != 0)
+        return 0;
+    host[sizeof(host) - 1] = '\0';
+    if (strcmp(host, lock->host) != 0 || lock->pid == 0)
+        return 0;
+    return kill((pid_t)lock->pid, 0) != 0 && errno == ESRCH;
+}
+
+int nova_lock_is_stale(const nova_lock *lock, int64_t now_ns)
+{
+    return nova_lock_is_expired(lock, now_ns) || holder_is_dead(lock);
+}
+
 int nova_lock_conflicts(const nova_lock *held, const nova_lock *wanted, int64_t now_ns)
 {
-    if (nova_lock_is_expired(held, now_ns))
+    if (nova_lock_is_stale(held, now_ns))
         return 0;
     return wanted->exclusive || held->exclusive;
 }

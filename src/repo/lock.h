@@ -60,6 +60,9 @@ int nova_lock_open(nova_lock *out, const void *sealed, size_t sealed_len,
 /* 1 when the lock has expired at time now_ns (now >= expiry), else 0. */
 int nova_lock_is_expired(const nova_lock *lock, int64_t now_ns);
 /* 1 when a lock held as `held` stops `wanted` from being taken at now_ns. */
+/* Expired, or held by a process of this host that no longer exists (killed): such a lock
+ * blocks nobody and may be removed. */
+int nova_lock_is_stale(const nova_lock *lock, int64_t now_ns);
 int nova_lock_conflicts(const nova_lock *held, const nova_lock *wanted, int64_t now_ns);
 
 /* Stores the lock, then lists the other locks; when an unexpired one conflicts, deletes
