@@ -330,7 +330,12 @@ static void test_jwt_rejects_bad_keys(void **state)
     assert_int_equal(PEM_write_bio_PrivateKey(bio, ec, NULL, NULL, 0, NULL, NULL), 1);
     len = BIO_get_mem_data(bio, &data);
     free(account.private_key);
-    account.private_key = strndup(data, (size_t)len);
+    /* the BIO's bytes are not NUL-terminated: copy them, do not strndup (ASan's
+     * strict_string_checks reads strndup's source as a C string) */
+    account.private_key = malloc((size_t)len + 1);
+    assert_non_null(account.private_key);
+    memcpy(account.private_key, data, (size_t)len);
+    account.private_key[len] = '\0';
     assert_int_equal(nova_gcs_jwt_build(&out, &account, NULL, 1), NOVA_ECONFIG);
     assert_non_null(strstr(nova_error_last()->message, "not an RSA key"));
     assert_int_equal(out.len, 0);
