@@ -62,24 +62,34 @@ backup_copy() { # a backup whose source we remember exactly
 }
 backup_copy full
 
-# kill_after PID: kills PID -9 after a random delay of up to $1 tenths of a second and
-# counts it when the signal ended it (so the test knows it hit mid-operation).
+# kill_after PID MAX_MS: kills PID -9 after a random delay of 20% to 100% of MAX_MS (the
+# measured length of the same operation) and counts it when the signal ended it (so the
+# test knows it hit mid-operation).
 killed=0
 kill_after() {
-  sleep "$(awk -v r="$RANDOM" -v m="$2" 'BEGIN { printf "%.3f", (r % 1000) / 1000 * m / 10 }')"
+  sleep "$(awk -v r="$RANDOM" -v m="$2" 'BEGIN { printf "%.3f", (0.2 + 0.8 * (r % 1000) / 1000) * m / 1000 }')"
   kill -9 "$1" 2>/dev/null || true
   local status=0
   wait "$1" 2>/dev/null || status=$?
   [ "$status" -ne 137 ] || killed=$((killed + 1)) # 128 + SIGKILL: it was still running
 }
 
+now_ms() { date +%s%3N; }
+# timed CMD...: runs CMD, sets $elapsed_ms
+timed() { local t0; t0=$(now_ms); "$@"; elapsed_ms=$(( $(now_ms) - t0 )); }
+
 # ---- kill -9 during backup
+make_source "$tmp/src" 99
+timed "$NOVA" backup --strategy incremental "$tmp/src" >/dev/null   # how long one takes
+backup_ms=$elapsed_ms
 for round in $(seq 1 "$rounds"); do
   make_source "$tmp/src" $((round + 100))   # new content each round
   generation=$((generation + 1))
   cp -a "$tmp/src" "$tmp/copies/g$generation"
   "$NOVA" backup --strategy incremental --tag "copy=g$generation" "$tmp/src" >/dev/null 2>&1 &
-  kill_after $! 3
+  before=$killed
+  kill_after $! "$backup_ms"
+  [ "$killed" -gt "$before" ] || backup_ms=$((backup_ms * 2 / 3))
   verify_repository "kill -9 during backup (round $round)"
 done
 [ "$killed" -ge 1 ] || fail "no backup was still running when killed: the test proves nothing"
@@ -87,11 +97,18 @@ ok "kill -9 during backup, $rounds rounds ($killed killed mid-run): repository c
 killed=0
 
 # ---- kill -9 during prune (after forgetting some backups)
+backup_copy incremental
+"$NOVA" forget --keep-last 2 >/dev/null
+timed "$NOVA" prune --dry-run >/dev/null   # a lower bound of how long a prune takes
+prune_ms=$((elapsed_ms * 2))
 for round in $(seq 1 "$rounds"); do
   backup_copy incremental
   "$NOVA" forget --keep-last 2 >/dev/null
   "$NOVA" prune >/dev/null 2>&1 &
-  kill_after $! 2
+  before=$killed
+  kill_after $! "$prune_ms"
+  # it finished first: aim earlier next round
+  [ "$killed" -gt "$before" ] || prune_ms=$((prune_ms * 2 / 3))
   "$NOVA" unlock >/dev/null # the killed prune's lock: its process is gone
   verify_repository "kill -9 during prune (round $round)"
 done
