@@ -392,12 +392,16 @@ static void test_token_response_parse(void **state)
 /* ---- the token source against token_server.py ------------------------------------------ */
 
 typedef struct fake_clock {
-    int64_t offset; /* seconds added to the real time */
+    int64_t base;   /* the real time when the fixture opened */
+    int64_t offset; /* seconds the test moves the clock on */
 } fake_clock;
 
+/* Frozen at the fixture's start plus the offset the test sets, so that a slow, loaded
+ * machine cannot move the token's age between two checks. */
 static int64_t fake_now(void *payload)
 {
-    return (int64_t)time(NULL) + ((fake_clock *)payload)->offset;
+    const fake_clock *clock = payload;
+    return clock->base + clock->offset;
 }
 
 typedef struct token_fixture {
@@ -414,6 +418,7 @@ static int token_fixture_open(token_fixture *f, int expires_in, const char *othe
     char *fixture = gcs_fixture_key_path();
 
     memset(f, 0, sizeof(*f));
+    f->clock.base = (int64_t)time(NULL);
     if (!fixture || gcs_token_server_start(&f->server, expires_in) != 0) {
         free(fixture);
         return 1;
