@@ -58,7 +58,7 @@ def line(name, nova, restic, borg, ratio, goal, met, unit=""):
 
 
 def speed(name, wl, getter, goal):
-    n, r, b = (getter(last(t, wl)) for t in ("nova", "restic", "borg"))
+    n, r, b = (getter(last(t, wl)) if last(t, wl) else None for t in ("nova", "restic", "borg"))
     ratio = r / n if n and r else None
     line(name, n, r, b, ratio, f">= {goal}x", None if ratio is None else ratio >= goal, " s")
 
