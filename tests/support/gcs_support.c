@@ -27,12 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 char *gcs_fixture_key_path(void)
 {
     const char *source = getenv("NOVA_TEST_SOURCE_DIR");
@@ -93,66 +87,18 @@ char *gcs_generate_rsa_pem(void)
     return pem;
 }
 
-static int read_port_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    int port = 0;
-    if (!f)
-        return 0;
-    if (fscanf(f, "%d", &port) != 1)
-        port = 0;
-    fclose(f);
-    return port;
-}
-
 int gcs_token_server_start(gcs_token_server *server, int expires_in)
 {
     const char *source = getenv("NOVA_TEST_SOURCE_DIR");
-    char script[4096], key[4096], port_file[4096], parent[32], expires[32];
+    char key[4096], expires[32];
+    const char *extra[] = {"--key-file", key, "--expires-in", expires, NULL};
 
     memset(server, 0, sizeof(*server));
-    if (!source || !source[0]) {
-        printf("# skip: NOVA_TEST_SOURCE_DIR is not set (run through ctest)\n");
-        return 1;
-    }
-    if (system("command -v python3 >/dev/null 2>&1") != 0) {
-        printf("# skip: python3 is missing, the token endpoint cannot run\n");
-        return 1;
-    }
-    snprintf(script, sizeof(script), "%s/tests/servers/token_server.py", source);
-    snprintf(key, sizeof(key), "%s/tests/servers/gcs-throwaway-key.json", source);
-    server->dir = test_make_temp_dir("gcs-token");
-    snprintf(port_file, sizeof(port_file), "%s/port", server->dir);
-    snprintf(parent, sizeof(parent), "%ld", (long)getpid());
+    snprintf(key, sizeof(key), "%s/tests/servers/gcs-throwaway-key.json", source ? source : "");
     snprintf(expires, sizeof(expires), "%d", expires_in);
-    fflush(NULL);
-    server->pid = fork();
-    if (server->pid < 0)
-        abort();
-    if (server->pid == 0) {
-        int null_fd = open("/dev/null", O_WRONLY);
-        if (null_fd >= 0)
-            dup2(null_fd, STDOUT_FILENO);
-        execlp("python3", "python3", script, "--key-file", key, "--port-file", port_file,
-               "--parent-pid", parent, "--expires-in", expires, "--max-seconds", "600",
-               (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 400 && !server->port; i++) {
-        int status;
-        server->port = read_port_file(port_file);
-        if (server->port)
-            break;
-        if (waitpid(server->pid, &status, WNOHANG) == server->pid) {
-            fprintf(stderr, "token_server.py exited early (status %d)\n", status);
-            abort();
-        }
-        sleep_ms(25);
-    }
-    if (!server->port) {
-        fprintf(stderr, "token_server.py did not start within 10 s\n");
-        abort();
-    }
+    if (python_server_start(&server->process, "token_server.py", extra, 10000) != 0)
+        return 1;
+    server->port = server->process.port;
     snprintf(server->base_url, sizeof(server->base_url), "http://127.0.0.1:%d", server->port);
     snprintf(server->token_uri, sizeof(server->token_uri), "%s/token", server->base_url);
     if (nova_http_client_new(&server->client, NULL) != 0)
@@ -162,15 +108,8 @@ int gcs_token_server_start(gcs_token_server *server, int expires_in)
 
 void gcs_token_server_stop(gcs_token_server *server)
 {
-    if (server->pid > 0) {
-        kill(server->pid, SIGTERM);
-        waitpid(server->pid, NULL, 0);
-    }
+    python_server_stop(&server->process);
     nova_http_client_free(server->client);
-    if (server->dir) {
-        test_remove_tree(server->dir);
-        free(server->dir);
-    }
     memset(server, 0, sizeof(*server));
 }
 

@@ -10,12 +10,13 @@
 
 #include <sys/types.h>
 
+#include "python_server.h"
+
 typedef struct gcs_token_server {
-    pid_t pid;
+    python_server process;
     int port;
     char token_uri[80];        /* "http://127.0.0.1:PORT/token" */
     char base_url[64];         /* "http://127.0.0.1:PORT" */
-    char *dir;                 /* scratch directory (port file, key copy) */
     nova_http_client *client;  /* for /count and /check */
 } gcs_token_server;
 

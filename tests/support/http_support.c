@@ -27,74 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static int python_available(void)
-{
-    return system("command -v python3 >/dev/null 2>&1") == 0;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int read_port_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    int port = 0;
-    if (!f)
-        return 0;
-    if (fscanf(f, "%d", &port) != 1)
-        port = 0;
-    fclose(f);
-    return port;
-}
-
 int scripted_http_start(scripted_http *server)
 {
-    const char *source = getenv("NOVA_TEST_SOURCE_DIR");
-    char script[4096], port_file[4096], parent[32];
-
     memset(server, 0, sizeof(*server));
-    if (!source || !source[0]) {
-        printf("# skip: NOVA_TEST_SOURCE_DIR is not set (run through ctest)\n");
+    if (python_server_start(&server->process, "scripted_http.py", NULL, 5000) != 0)
         return 1;
-    }
-    if (!python_available()) {
-        printf("# skip: python3 is missing, the scripted HTTP server cannot run\n");
-        return 1;
-    }
-    snprintf(script, sizeof(script), "%s/tests/servers/scripted_http.py", source);
-    server->dir = test_make_temp_dir("scripted-http");
-    snprintf(port_file, sizeof(port_file), "%s/port", server->dir);
-    snprintf(parent, sizeof(parent), "%ld", (long)getpid());
-    fflush(NULL);
-    server->pid = fork();
-    if (server->pid < 0)
-        abort();
-    if (server->pid == 0) {
-        int null_fd = open("/dev/null", O_WRONLY);
-        if (null_fd >= 0)
-            dup2(null_fd, STDOUT_FILENO);
-        execlp("python3", "python3", script, "--port-file", port_file, "--parent-pid", parent,
-               "--max-seconds", "600", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200 && !server->port; i++) {
-        int status;
-        server->port = read_port_file(port_file);
-        if (server->port)
-            break;
-        if (waitpid(server->pid, &status, WNOHANG) == server->pid) {
-            fprintf(stderr, "scripted_http.py exited early (status %d)\n", status);
-            abort();
-        }
-        sleep_ms(25);
-    }
-    if (!server->port) {
-        fprintf(stderr, "scripted_http.py did not start within 5 s\n");
-        abort();
-    }
+    server->port = server->process.port;
     snprintf(server->base_url, sizeof(server->base_url), "http://127.0.0.1:%d", server->port);
     if (nova_http_client_new(&server->control, NULL) != 0)
         abort();
@@ -103,15 +41,8 @@ int scripted_http_start(scripted_http *server)
 
 void scripted_http_stop(scripted_http *server)
 {
-    if (server->pid > 0) {
-        kill(server->pid, SIGTERM);
-        waitpid(server->pid, NULL, 0);
-    }
+    python_server_stop(&server->process);
     nova_http_client_free(server->control);
-    if (server->dir) {
-        test_remove_tree(server->dir);
-        free(server->dir);
-    }
     memset(server, 0, sizeof(*server));
 }
 

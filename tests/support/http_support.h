@@ -13,11 +13,12 @@
 #include <jansson.h>
 #include <sys/types.h>
 
+#include "python_server.h"
+
 typedef struct scripted_http {
-    pid_t pid;
+    python_server process;
     int port;
     char base_url[64];          /* "http://127.0.0.1:PORT" */
-    char *dir;                  /* scratch directory (port file) */
     nova_http_client *control;  /* a client for the control endpoints */
 } scripted_http;
 
