@@ -18,6 +18,7 @@ struct nova_repository {
     nova_repo *repo;
     char *location;
     unsigned threads; /* >= 1 */
+    unsigned upload_concurrency; /* >= 1: packs a backup stores at once */
     nova_chunk_index *index; /* NULL until loaded */
     pthread_mutex_t index_lock;
 };

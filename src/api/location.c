@@ -27,15 +27,54 @@
 #include <string.h>
 
 /* Cloud targets retry transient failures (5xx, throttling, dropped connections) with
- * jittered backoff for up to a minute, so a backup rides out a short outage or a server
- * restart; a dead endpoint is reported (BACKUP_001) once that deadline has passed. */
-static int wrap_retry(nova_storage **out, nova_storage *inner)
+ * jittered backoff until the config's storage.retry_deadline (a minute by default), so a
+ * backup rides out a short outage or a server restart; a dead endpoint is reported
+ * (BACKUP_001) once that deadline has passed. Refused credentials are not transient and
+ * are reported at once. The deadline, not a count, bounds the attempts. */
+static void retry_policy(nova_retry_options *retry, const nova_config *config)
 {
-    nova_retry_options retry = NOVA_RETRY_OPTIONS_INIT;
-    retry.max_attempts = 10;
-    retry.deadline_ms = 60000;
+    uint64_t seconds = config ? config->storage.retry_deadline_seconds
+                              : NOVA_CONFIG_DEFAULT_RETRY_DEADLINE;
+    *retry = (nova_retry_options)NOVA_RETRY_OPTIONS_INIT;
+    if (seconds == 0) {
+        retry->max_attempts = 1;
+    } else {
+        retry->max_attempts = 1000;
+        retry->deadline_ms = (unsigned)(seconds * 1000u);
+    }
+}
+
+typedef int (*backend_open_fn)(nova_storage **out, const void *options);
+
+typedef struct open_call {
+    nova_storage **out;
+    backend_open_fn open;
+    const void *options;
+} open_call;
+
+static int open_attempt(void *payload)
+{
+    const open_call *call = payload;
+    return call->open(call->out, call->options);
+}
+
+/* Opens a backend (its first request probes the endpoint, so opening is retried too)
+ * and wraps it in the retry wrapper, both under the same policy. */
+static int open_with_retry(nova_storage **out, const nova_config *config, backend_open_fn open,
+                           const void *options)
+{
+    nova_retry_options retry;
+    nova_storage *inner = NULL;
+    open_call call = {&inner, open, options};
+
+    retry_policy(&retry, config);
+    NOVA_TRY(nova_retry_call(&retry, open_attempt, &call));
     return nova_storage_retry_wrap(out, inner, &retry);
 }
+
+static int azure_open(nova_storage **out, const void *o) { return nova_storage_azure_open(out, o); }
+static int s3_open(nova_storage **out, const void *o) { return nova_storage_s3_open(out, o); }
+static int gcs_open(nova_storage **out, const void *o) { return nova_storage_gcs_open(out, o); }
 
 /* "s3:" alone (and the like) means "the bucket or container of the config". */
 static int bare_scheme(const char *location)
@@ -48,26 +87,24 @@ static int open_azure(nova_storage **out, const char *location, const nova_confi
                       int create)
 {
     nova_azure_options o = NOVA_AZURE_OPTIONS_INIT;
-    nova_storage *inner = NULL;
     int rc = nova_azure_location_parse(&o, bare_scheme(location) ? NULL : location, config);
     o.create = create;
     if (rc == 0)
-        rc = nova_storage_azure_open(&inner, &o);
+        rc = open_with_retry(out, config, azure_open, &o);
     nova_azure_options_clear(&o);
-    return rc < 0 ? rc : wrap_retry(out, inner);
+    return rc;
 }
 
 static int open_s3(nova_storage **out, const char *location, const nova_config *config,
                    int create)
 {
     nova_s3_options o = NOVA_S3_OPTIONS_INIT;
-    nova_storage *inner = NULL;
     int rc = nova_s3_location_parse(&o, bare_scheme(location) ? NULL : location, config);
     o.create_bucket = create;
     if (rc == 0)
-        rc = nova_storage_s3_open(&inner, &o);
+        rc = open_with_retry(out, config, s3_open, &o);
     nova_s3_options_clear(&o);
-    return rc < 0 ? rc : wrap_retry(out, inner);
+    return rc;
 }
 
 /* Buckets are made outside Nova (the emulator makes them on first use): create is unused. */
@@ -75,7 +112,6 @@ static int open_gcs(nova_storage **out, const char *location, const nova_config 
                     int create)
 {
     nova_gcs_options o;
-    nova_storage *inner = NULL;
     char from_config[600];
     int rc;
 
@@ -88,9 +124,9 @@ static int open_gcs(nova_storage **out, const char *location, const nova_config 
     }
     rc = nova_gcs_location_parse(&o, location, config);
     if (rc == 0)
-        rc = nova_storage_gcs_open(&inner, &o);
+        rc = open_with_retry(out, config, gcs_open, &o);
     nova_gcs_options_clear(&o);
-    return rc < 0 ? rc : wrap_retry(out, inner);
+    return rc;
 }
 
 typedef struct backend_entry {

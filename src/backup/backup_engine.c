@@ -7,7 +7,8 @@
  *                       walk on main_cond;
  *   engine->dedup_mutex the claimed-id set and compressed_size;
  *   handle->index_lock  the shared chunk index (lookups here, publication by the uploader);
- *   engine->up_mutex    the upload queue and the pool of pack buffers.
+ *   engine->up_mutex    the upload queue and the pool of pack buffers;
+ *   engine->delta_mutex the index delta, its pack list and bytes_added (uploaders).
  * Invariants:
  *   - a window is in the free list only when its owner has collected its chunk ids and
  *     no later window still needs its tail; chunk tasks only point into posted windows;
@@ -42,8 +43,8 @@
 #define WINDOW_MIN (4u * MIB)
 #define WINDOW_ALIGN 4096u
 /* Packs are flushed at the repository's target size, but never above this: every worker
- * and the walk fill one at a time, and one more is being uploaded, so memory is about
- * (workers + 2) x this. */
+ * and the walk fill one at a time, and up to `uploads + 1` more are being uploaded or wait
+ * for an uploader, so memory is about (workers + uploads + 2) x this. */
 #define PACK_LIMIT_MAX (2u * MIB)
 /* A batch closes at this many files, file bytes or metadata bytes. */
 #define BATCH_FILES 256u
@@ -51,8 +52,8 @@
 #define BATCH_ARENA (64u * 1024u)
 /* A batch is submitted early, before it is full, when the workers are starving. */
 #define BATCH_EARLY_FILES 32u
-/* Packs handed to the uploader and not yet stored, at most (the first is being stored). */
-#define UPLOAD_QUEUE 2
+/* Uploads in flight at most, whatever the caller asks. */
+#define UPLOADS_MAX 64u
 /* Index deltas are written when their payload reaches this size (and at the end). */
 #define INDEX_DELTA_MAX (2u * MIB)
 
@@ -147,20 +148,22 @@ struct nova_bk_engine {
     nova_bk_claims *claims;
     uint64_t compressed_size;
 
-    pthread_t uploader;
-    int uploader_started;
+    pthread_t *uploaders;
+    unsigned uploader_count, uploaders_started;
     pthread_mutex_t up_mutex;
     pthread_cond_t up_cond;
-    upload_item up_queue[UPLOAD_QUEUE]; /* a ring: packs waiting, the first being stored */
-    size_t up_head, up_count;
+    upload_item *up_queue; /* a ring of up_cap: packs waiting for an uploader */
+    size_t up_cap;         /* packs waiting plus packs being stored, at most */
+    size_t up_head, up_waiting, up_storing;
     int up_stop;
     nova_buf *buffers; /* pack buffers to reuse (they keep their allocation) */
     size_t buffer_count, buffer_cap;
+    pthread_mutex_t delta_mutex;
     nova_index_writer *index_writer;
     nova_index_pack *delta_packs; /* the packs of the unwritten delta, entries owned */
     size_t delta_count, delta_cap;
     size_t delta_entries;
-    uint64_t bytes_added; /* written by the uploader, read after it stopped */
+    uint64_t bytes_added; /* written by the uploaders, read after they stopped */
 
     atomic_uint_least64_t bytes_read;
     atomic_uint_least64_t bytes_done;
@@ -234,7 +237,8 @@ static void give_buffer(nova_bk_engine *e, nova_buf *b)
 }
 
 /* Writes the index delta of every pack uploaded since the last one, then publishes its
- * entries into the shared chunk index. Uploader thread (or the finisher after it). */
+ * entries into the shared chunk index. An uploader under delta_mutex, or the finisher
+ * after the uploaders stopped. */
 static int write_delta(nova_bk_engine *e)
 {
     char name[NOVA_INDEX_NAME_LEN + 1];
@@ -271,21 +275,15 @@ static int write_delta(nova_bk_engine *e)
     return rc;
 }
 
-static int upload_one(nova_bk_engine *e, upload_item *item)
+/* Records a stored pack in the index delta, writing the delta when it is big enough.
+ * Takes ownership of item->entries. Under delta_mutex. */
+static int note_stored_pack(nova_bk_engine *e, upload_item *item, uint64_t stored_bytes)
 {
-    char name[NOVA_PACK_NAME_LEN + 1];
     int rc;
 
-    nova_pack_storage_name(name, &item->pack_id);
-    rc = nova_storage_put(e->repo->storage, name, item->bytes.data, item->bytes.len);
-    if (rc == 0)
-        e->bytes_added += item->bytes.len;
-    else if (rc == NOVA_EEXISTS) /* named by its hash: the same bytes are stored */
-        rc = 0;
-    give_buffer(e, &item->bytes);
-    if (rc == 0)
-        rc = nova_index_writer_add_pack(e->index_writer, &item->pack_id, item->entries,
-                                        item->count);
+    e->bytes_added += stored_bytes;
+    rc = nova_index_writer_add_pack(e->index_writer, &item->pack_id, item->entries,
+                                    item->count);
     if (rc == 0 && e->delta_count == e->delta_cap) {
         size_t cap = e->delta_cap ? e->delta_cap * 2 : 64;
         nova_index_pack *grown = realloc(e->delta_packs, cap * sizeof(*grown));
@@ -305,9 +303,33 @@ static int upload_one(nova_bk_engine *e, upload_item *item)
     e->delta_packs[e->delta_count].entry_count = item->count;
     e->delta_count++;
     e->delta_entries += item->count;
-    if (nova_index_writer_payload_size(e->index_writer) >= INDEX_DELTA_MAX)
+    if (nova_index_writer_payload_size(e->index_writer) >= INDEX_DELTA_MAX && !is_failed(e))
         return write_delta(e);
     return 0;
+}
+
+/* Stores one pack (uploaders run this in parallel), then notes it in the index delta. */
+static int upload_one(nova_bk_engine *e, upload_item *item)
+{
+    char name[NOVA_PACK_NAME_LEN + 1];
+    uint64_t stored_bytes = 0;
+    int rc;
+
+    nova_pack_storage_name(name, &item->pack_id);
+    rc = nova_storage_put(e->repo->storage, name, item->bytes.data, item->bytes.len);
+    if (rc == 0)
+        stored_bytes = item->bytes.len;
+    else if (rc == NOVA_EEXISTS) /* named by its hash: the same bytes are stored */
+        rc = 0;
+    give_buffer(e, &item->bytes);
+    if (rc < 0) {
+        free(item->entries);
+        return rc;
+    }
+    pthread_mutex_lock(&e->delta_mutex);
+    rc = note_stored_pack(e, item, stored_bytes);
+    pthread_mutex_unlock(&e->delta_mutex);
+    return rc;
 }
 
 static void *uploader_main(void *arg)
@@ -318,11 +340,14 @@ static void *uploader_main(void *arg)
     for (;;) {
         upload_item item;
         int rc;
-        while (!e->up_count && !e->up_stop)
+        while (!e->up_waiting && !e->up_stop)
             pthread_cond_wait(&e->up_cond, &e->up_mutex);
-        if (!e->up_count)
+        if (!e->up_waiting)
             break;
-        item = e->up_queue[e->up_head]; /* stays counted (memory) until stored */
+        item = e->up_queue[e->up_head];
+        e->up_head = (e->up_head + 1) % e->up_cap;
+        e->up_waiting--;
+        e->up_storing++; /* counted (memory) until stored */
         pthread_mutex_unlock(&e->up_mutex);
         if (is_failed(e)) {
             nova_buf_free(&item.bytes);
@@ -334,23 +359,22 @@ static void *uploader_main(void *arg)
         if (rc < 0)
             nova_bk_engine_fail(e, rc);
         pthread_mutex_lock(&e->up_mutex);
-        e->up_head = (e->up_head + 1) % UPLOAD_QUEUE;
-        e->up_count--;
+        e->up_storing--;
         pthread_cond_broadcast(&e->up_cond);
     }
     pthread_mutex_unlock(&e->up_mutex);
     return NULL;
 }
 
-/* Hands a finished pack to the uploader, waiting while its queue is full (that bounds
- * memory). Takes ownership of bytes and entries in every case. */
+/* Hands a finished pack to the uploaders, waiting while up_cap packs are waiting or being
+ * stored (that bounds memory). Takes ownership of bytes and entries in every case. */
 static int hand_off(nova_bk_engine *e, nova_buf *bytes, const nova_id *pack_id,
                     nova_pack_entry *entries, size_t count)
 {
     upload_item *slot;
 
     pthread_mutex_lock(&e->up_mutex);
-    while (e->up_count == UPLOAD_QUEUE && !is_failed(e))
+    while (e->up_waiting + e->up_storing >= e->up_cap && !is_failed(e))
         pthread_cond_wait(&e->up_cond, &e->up_mutex);
     if (is_failed(e)) {
         pthread_mutex_unlock(&e->up_mutex);
@@ -358,12 +382,12 @@ static int hand_off(nova_bk_engine *e, nova_buf *bytes, const nova_id *pack_id,
         free(entries);
         return nova_bk_engine_failed(e);
     }
-    slot = &e->up_queue[(e->up_head + e->up_count) % UPLOAD_QUEUE];
+    slot = &e->up_queue[(e->up_head + e->up_waiting) % e->up_cap];
     slot->bytes = *bytes;
     slot->pack_id = *pack_id;
     slot->entries = entries;
     slot->count = count;
-    e->up_count++;
+    e->up_waiting++;
     *bytes = (nova_buf)NOVA_BUF_INIT;
     pthread_cond_broadcast(&e->up_cond);
     pthread_mutex_unlock(&e->up_mutex);
@@ -1234,10 +1258,13 @@ void nova_bk_engine_stats(const nova_bk_engine *e, nova_bk_stats *stats)
 
 static int start_threads(nova_bk_engine *e)
 {
-    int rc = pthread_create(&e->uploader, NULL, uploader_main, e);
-    if (rc != 0)
-        return nova_fail_errno(NOVA_ENOMEM, rc, "unable to start the upload thread");
-    e->uploader_started = 1;
+    int rc;
+    for (unsigned i = 0; i < e->uploader_count; i++) {
+        rc = pthread_create(&e->uploaders[i], NULL, uploader_main, e);
+        if (rc != 0)
+            return nova_fail_errno(NOVA_ENOMEM, rc, "unable to start an upload thread");
+        e->uploaders_started++;
+    }
     for (unsigned i = 0; i < e->worker_count; i++) {
         rc = pthread_create(&e->workers[i].thread, NULL, worker_main, &e->workers[i]);
         if (rc != 0)
@@ -1273,7 +1300,7 @@ static int allocate_windows(nova_bk_engine *e)
     return 0;
 }
 
-static int engine_setup(nova_bk_engine *e, unsigned threads)
+static int engine_setup(nova_bk_engine *e, unsigned threads, unsigned uploads)
 {
     const nova_backup_test_hooks *hooks = nova_bk_hooks();
     size_t max_chunk = e->repo->config.chunker.max_size;
@@ -1288,10 +1315,15 @@ static int engine_setup(nova_bk_engine *e, unsigned threads)
     e->window_size = (e->window_size + WINDOW_ALIGN - 1) & ~(size_t)(WINDOW_ALIGN - 1);
     e->worker_count = threads ? threads : 1;
     e->queue_max = 2 * (size_t)e->worker_count + 2;
-    e->buffer_cap = (size_t)e->worker_count + 1 + UPLOAD_QUEUE;
+    e->uploader_count = uploads == 0 ? 1 : uploads < UPLOADS_MAX ? uploads : UPLOADS_MAX;
+    /* one pack more than uploaders, so that a finished pack waits while all are busy */
+    e->up_cap = (size_t)e->uploader_count + 1;
+    e->buffer_cap = (size_t)e->worker_count + 1 + e->up_cap;
     e->buffers = calloc(e->buffer_cap, sizeof(*e->buffers));
-    if (!e->buffers)
-        return nova_fail(NOVA_ENOMEM, "unable to allocate the pack buffer pool");
+    e->up_queue = calloc(e->up_cap, sizeof(*e->up_queue));
+    e->uploaders = calloc(e->uploader_count, sizeof(*e->uploaders));
+    if (!e->buffers || !e->up_queue || !e->uploaders)
+        return nova_fail(NOVA_ENOMEM, "unable to allocate the upload queue");
     NOVA_TRY(nova_repository_chunk_index(e->handle, &e->index));
     NOVA_TRY(nova_bk_claims_new(&e->claims));
     NOVA_TRY(nova_index_writer_new(&e->index_writer));
@@ -1311,7 +1343,8 @@ static int engine_setup(nova_bk_engine *e, unsigned threads)
     return start_threads(e);
 }
 
-int nova_bk_engine_new(nova_bk_engine **out, nova_repository *handle, unsigned threads)
+int nova_bk_engine_new(nova_bk_engine **out, nova_repository *handle, unsigned threads,
+                       unsigned uploads)
 {
     nova_bk_engine *e = calloc(1, sizeof(*e));
     int rc;
@@ -1327,11 +1360,12 @@ int nova_bk_engine_new(nova_bk_engine **out, nova_repository *handle, unsigned t
     pthread_mutex_init(&e->dedup_mutex, NULL);
     pthread_mutex_init(&e->up_mutex, NULL);
     pthread_cond_init(&e->up_cond, NULL);
+    pthread_mutex_init(&e->delta_mutex, NULL);
     atomic_init(&e->failed, 0);
     atomic_init(&e->queued, 0);
     atomic_init(&e->bytes_read, 0);
     atomic_init(&e->bytes_done, 0);
-    rc = engine_setup(e, threads);
+    rc = engine_setup(e, threads, uploads);
     if (rc < 0) {
         nova_bk_engine_fail(e, rc);
         nova_bk_engine_free(e);
@@ -1354,16 +1388,18 @@ static void join_workers(nova_bk_engine *e)
     }
 }
 
-static void join_uploader(nova_bk_engine *e)
+/* Lets the uploaders store what is queued, then stops them. */
+static void join_uploaders(nova_bk_engine *e)
 {
-    if (!e->uploader_started)
+    if (!e->uploaders_started)
         return;
     pthread_mutex_lock(&e->up_mutex);
     e->up_stop = 1;
     pthread_cond_broadcast(&e->up_cond);
     pthread_mutex_unlock(&e->up_mutex);
-    pthread_join(e->uploader, NULL);
-    e->uploader_started = 0;
+    for (unsigned i = 0; i < e->uploaders_started; i++)
+        pthread_join(e->uploaders[i], NULL);
+    e->uploaders_started = 0;
 }
 
 int nova_bk_engine_finish(nova_bk_engine *e)
@@ -1373,7 +1409,7 @@ int nova_bk_engine_finish(nova_bk_engine *e)
     join_workers(e);
     if (!is_failed(e) && (rc = flush_writer(&e->tree_writer)) < 0)
         nova_bk_engine_fail(e, rc);
-    join_uploader(e);
+    join_uploaders(e);
     if (!is_failed(e) && (rc = write_delta(e)) < 0)
         nova_bk_engine_fail(e, rc);
     return nova_bk_engine_failed(e);
@@ -1383,7 +1419,7 @@ void nova_bk_engine_free(nova_bk_engine *e)
 {
     if (!e)
         return;
-    if (!is_failed(e) && (e->uploader_started || (e->workers && e->workers[0].started))) {
+    if (!is_failed(e) && (e->uploaders_started || (e->workers && e->workers[0].started))) {
         /* keep the caller's error detail: this failure only stops the threads */
         nova_error_detail saved = *nova_error_last();
         nova_bk_engine_fail(e, nova_fail(NOVA_ECANCELLED, "backup abandoned"));
@@ -1391,12 +1427,14 @@ void nova_bk_engine_free(nova_bk_engine *e)
                        saved.line, "%s", saved.message);
     }
     join_workers(e);
-    join_uploader(e);
-    for (size_t i = 0; i < e->up_count; i++) {
-        upload_item *item = &e->up_queue[(e->up_head + i) % UPLOAD_QUEUE];
+    join_uploaders(e);
+    for (size_t i = 0; i < e->up_waiting; i++) {
+        upload_item *item = &e->up_queue[(e->up_head + i) % e->up_cap];
         nova_buf_free(&item->bytes);
         free(item->entries);
     }
+    free(e->up_queue);
+    free(e->uploaders);
     for (size_t i = 0; i < e->buffer_count; i++)
         nova_buf_free(&e->buffers[i]);
     free(e->buffers);
@@ -1428,5 +1466,6 @@ void nova_bk_engine_free(nova_bk_engine *e)
     pthread_mutex_destroy(&e->dedup_mutex);
     pthread_mutex_destroy(&e->up_mutex);
     pthread_cond_destroy(&e->up_cond);
+    pthread_mutex_destroy(&e->delta_mutex);
     free(e);
 }

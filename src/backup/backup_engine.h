@@ -44,8 +44,10 @@ typedef struct nova_bk_job {
 
 typedef struct nova_bk_batch nova_bk_batch;
 
-/* Creates the engine and starts its threads (threads workers, >= 1). */
-int nova_bk_engine_new(nova_bk_engine **out, nova_repository *handle, unsigned threads);
+/* Creates the engine and starts its threads: `threads` workers and `uploads` uploaders
+ * (packs stored at once; each at least 1, uploads at most 64). */
+int nova_bk_engine_new(nova_bk_engine **out, nova_repository *handle, unsigned threads,
+                       unsigned uploads);
 /* Stops every thread (after nova_bk_engine_finish, or to abandon a failed run) and frees
  * everything. NULL-safe. */
 void nova_bk_engine_free(nova_bk_engine *engine);

@@ -814,7 +814,8 @@ int nova_bk_execute(const nova_bk_run *run, nova_id *root, nova_bk_stats *stats)
     if (rc == 0)
         rc = nova_tree_builder_new(&w.builder);
     if (rc == 0)
-        rc = nova_bk_engine_new(&w.engine, run->handle, run->handle->threads);
+        rc = nova_bk_engine_new(&w.engine, run->handle, run->handle->threads,
+                                run->handle->upload_concurrency);
     if (rc == 0)
         rc = nova_repository_chunk_index(run->handle, &index);
     if (rc == 0)

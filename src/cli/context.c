@@ -19,9 +19,16 @@
 /* The config's own parser sets the detail; only the codec name needs a second look. */
 int cli_load_config(const cli_globals *g, nova_config **out)
 {
-    if (g->config_path)
-        return nova_config_load_file(out, g->config_path);
-    return nova_config_new_default(out);
+    int rc = g->config_path ? nova_config_load_file(out, g->config_path)
+                            : nova_config_new_default(out);
+    if (rc < 0)
+        return rc;
+    /* main.c checked both values when it took the options */
+    if (g->upload_concurrency)
+        (*out)->storage.upload_concurrency = strtol(g->upload_concurrency, NULL, 10);
+    if (g->retry_deadline)
+        nova_duration_parse(&(*out)->storage.retry_deadline_seconds, g->retry_deadline);
+    return 0;
 }
 
 const char *cli_repo_location(const cli_globals *g, const nova_config *config)

@@ -4,6 +4,7 @@
  */
 #include "cli/cli.h"
 
+#include "nova/config.h"
 #include "nova/error.h"
 #include "nova/log.h"
 
@@ -44,6 +45,10 @@ static const char global_usage[] =
     "  --repo LOCATION       repository location (default: $NOVA_REPOSITORY, then the\n"
     "                        config's storage.local_path)\n"
     "  --password-file FILE  read the passphrase from FILE (default: $NOVA_PASSWORD, then a prompt)\n"
+    "  --upload-concurrency N  packs a backup uploads at once, 1-64 (default: the config's\n"
+    "                        storage.upload_concurrency, else 2 local, 8 cloud)\n"
+    "  --retry-deadline D    how long cloud requests are retried after transient failures,\n"
+    "                        e.g. 30s, 5m; 0 = no retries (default: storage.retry_deadline, 60s)\n"
     "  --json                print results as JSON for scripts\n"
     "  -q, --quiet           print only errors\n"
     "  -v, --verbose         more log output (repeat for debug)\n"
@@ -71,6 +76,7 @@ int cli_exit_code(int code)
     case NOVA_ENO_REPO:
     case NOVA_ELOCKED:
     case NOVA_EBACKEND:
+    case NOVA_ECREDENTIALS:
         return NOVA_EXIT_REPOSITORY;
     case NOVA_ECHECKSUM:
     case NOVA_ECORRUPT:
@@ -102,6 +108,29 @@ bool cli_wants_help(int argc, char **argv)
     return false;
 }
 
+/* Checks the values of the global options that override config keys; prints what is
+ * wrong. Returns 0 or -1. */
+static int check_overrides(const cli_globals *g)
+{
+    uint64_t seconds = 0;
+    if (g->upload_concurrency) {
+        char *end = NULL;
+        long n = strtol(g->upload_concurrency, &end, 10);
+        if (end == g->upload_concurrency || *end || n < 1 || n > NOVA_CONFIG_MAX_UPLOAD_CONCURRENCY) {
+            fprintf(stderr, "nova: --upload-concurrency '%s': use a number from 1 to %d\n",
+                    g->upload_concurrency, NOVA_CONFIG_MAX_UPLOAD_CONCURRENCY);
+            return -1;
+        }
+    }
+    if (g->retry_deadline && (nova_duration_parse(&seconds, g->retry_deadline) < 0 ||
+                              seconds > NOVA_CONFIG_MAX_RETRY_DEADLINE)) {
+        fprintf(stderr, "nova: --retry-deadline '%s': use a duration up to a day, like 30s, "
+                "5m or 0\n", g->retry_deadline);
+        return -1;
+    }
+    return 0;
+}
+
 /* Applies one global option at argv[*i] (advancing *i past its value). Returns 1 when
  * it was a global option, 0 when not, -1 on a usage error (printed). */
 static int take_global(cli_globals *g, int argc, char **argv, int *i)
@@ -115,6 +144,10 @@ static int take_global(cli_globals *g, int argc, char **argv, int *i)
         value_out = &g->repo;
     else if (strcmp(arg, "--password-file") == 0)
         value_out = &g->password_file;
+    else if (strcmp(arg, "--upload-concurrency") == 0)
+        value_out = &g->upload_concurrency;
+    else if (strcmp(arg, "--retry-deadline") == 0)
+        value_out = &g->retry_deadline;
     else if (strcmp(arg, "--json") == 0)
         g->json = true;
     else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0)
@@ -130,7 +163,7 @@ static int take_global(cli_globals *g, int argc, char **argv, int *i)
         }
         *value_out = argv[++*i];
     }
-    return 1;
+    return check_overrides(g) < 0 ? -1 : 1;
 }
 
 /* Consumes the global options before the command; returns the command's index, or -1

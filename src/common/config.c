@@ -28,6 +28,7 @@ typedef enum field_type {
     FIELD_OBJECT,      /* nested schema; `present` (an int) set when the object appears */
     FIELD_STRING_LIST, /* array of strings */
     FIELD_DURATIONS,   /* object of name -> duration */
+    FIELD_DURATION,    /* one duration, stored as uint64_t seconds */
 } field_type;
 
 typedef struct field {
@@ -76,6 +77,10 @@ static const field gcs_fields[] = {
 
 static const field storage_fields[] = {
     STR("local_path", storage.local_path, false),
+    {"upload_concurrency", FIELD_INTEGER, false, offsetof(nova_config, storage.upload_concurrency),
+     0, NULL},
+    {"retry_deadline", FIELD_DURATION, false, offsetof(nova_config, storage.retry_deadline_seconds),
+     0, NULL},
     {"s3", FIELD_OBJECT, false, offsetof(nova_config, storage.s3.present), 0, s3_fields},
     {"azure", FIELD_OBJECT, false, offsetof(nova_config, storage.azure.present), 0, azure_fields},
     {"gcs", FIELD_OBJECT, false, offsetof(nova_config, storage.gcs.present), 0, gcs_fields},
@@ -295,6 +300,8 @@ static int parse_field(const parse_ctx *ctx, const field *f, const char *path, c
         return parse_string_list(ctx, f, path, value);
     case FIELD_DURATIONS:
         return parse_durations(ctx, f, path, value);
+    case FIELD_DURATION:
+        return parse_duration_value(ctx, path, value, slot(ctx->config, f->offset));
     }
     return nova_fail(NOVA_EINTERNAL, "config schema has an unknown field type");
 }
@@ -345,6 +352,13 @@ static int validate_values(const parse_ctx *ctx)
     if (config->retention_days > 36500)
         return nova_fail(NOVA_ECONFIG, "config '%s': key 'retention_days' is larger than 100 years",
                          ctx->origin);
+    if (config->storage.upload_concurrency > NOVA_CONFIG_MAX_UPLOAD_CONCURRENCY)
+        return nova_fail(NOVA_ECONFIG, "config '%s': key 'storage.upload_concurrency' must be "
+                         "0 (the backend's default) to %d", ctx->origin,
+                         NOVA_CONFIG_MAX_UPLOAD_CONCURRENCY);
+    if (config->storage.retry_deadline_seconds > NOVA_CONFIG_MAX_RETRY_DEADLINE)
+        return nova_fail(NOVA_ECONFIG, "config '%s': key 'storage.retry_deadline' is longer than "
+                         "a day", ctx->origin);
     return 0;
 }
 
@@ -355,6 +369,7 @@ int nova_config_new_default(nova_config **out)
     if (!config)
         return nova_fail(NOVA_ENOMEM, "unable to allocate a configuration");
     config->retention_days = NOVA_CONFIG_DEFAULT_RETENTION_DAYS;
+    config->storage.retry_deadline_seconds = NOVA_CONFIG_DEFAULT_RETRY_DEADLINE;
     *out = config;
     return 0;
 }

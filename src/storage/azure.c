@@ -1069,7 +1069,7 @@ static int status_error(const azure_storage *s, const nova_http_request *req,
     if (status == 401 || (status == 403 && (strcmp(code, "AuthenticationFailed") == 0 ||
                                             strcmp(code, "AuthorizationFailure") == 0 ||
                                             code[0] == '\0')))
-        return nova_fail(NOVA_EBACKEND, "%s at %s: the service refused the credentials "
+        return nova_fail(NOVA_ECREDENTIALS, "%s at %s: the service refused the credentials "
                          "(http %ld%s%s)", req->what, s->endpoint, status, code[0] ? " " : "",
                          code);
     if (call->conditional_create && (status == 409 || status == 412))

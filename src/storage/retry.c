@@ -288,37 +288,18 @@ static const nova_storage_ops retry_ops = {
     .free = retry_free,
 };
 
-int nova_storage_retry_wrap(nova_storage **out, nova_storage *inner,
-                            const nova_retry_options *options)
+/* Checks the options (NULL = defaults) and copies them, with every hook filled in. */
+static int retry_policy_set(retry_storage *rs, const nova_retry_options *options)
 {
     const nova_retry_options defaults = NOVA_RETRY_OPTIONS_INIT;
-    retry_storage *rs;
 
-    if (!out) {
-        nova_storage_free(inner);
-        return nova_fail(NOVA_EINVALID, "retry storage: no output handle");
-    }
-    *out = NULL;
-    if (!inner || !inner->ops)
-        return nova_fail(NOVA_EINVALID, "retry storage: no storage to wrap");
     if (!options)
         options = &defaults;
-    if (options->max_attempts < 1 || options->max_delay_ms < options->base_delay_ms) {
-        nova_storage_free(inner);
+    if (options->max_attempts < 1 || options->max_delay_ms < options->base_delay_ms)
         return nova_fail(NOVA_EINVALID,
                          "retry storage: max_attempts must be at least 1 and max_delay_ms "
                          "(%u) at least base_delay_ms (%u)",
                          options->max_delay_ms, options->base_delay_ms);
-    }
-    rs = calloc(1, sizeof(*rs));
-    if (!rs) {
-        nova_storage_free(inner);
-        return nova_fail(NOVA_ENOMEM, "retry storage: out of memory");
-    }
-    rs->ops = retry_ops;
-    rs->ops.features = inner->ops->features;
-    rs->parent.ops = &rs->ops;
-    rs->inner = inner;
     rs->options = *options;
     if (options->hooks)
         rs->hooks = *options->hooks;
@@ -329,6 +310,50 @@ int nova_storage_retry_wrap(nova_storage **out, nova_storage *inner,
     if (!rs->hooks.random_u32)
         rs->hooks.random_u32 = real_random_u32;
     rs->options.hooks = NULL; /* copied into rs->hooks; the caller's may go away */
+    return 0;
+}
+
+int nova_storage_retry_wrap(nova_storage **out, nova_storage *inner,
+                            const nova_retry_options *options)
+{
+    retry_storage *rs;
+    int rc;
+
+    if (!out) {
+        nova_storage_free(inner);
+        return nova_fail(NOVA_EINVALID, "retry storage: no output handle");
+    }
+    *out = NULL;
+    if (!inner || !inner->ops)
+        return nova_fail(NOVA_EINVALID, "retry storage: no storage to wrap");
+    rs = calloc(1, sizeof(*rs));
+    if (!rs) {
+        nova_storage_free(inner);
+        return nova_fail(NOVA_ENOMEM, "retry storage: out of memory");
+    }
+    if ((rc = retry_policy_set(rs, options)) < 0) {
+        free(rs);
+        nova_storage_free(inner);
+        return rc;
+    }
+    rs->ops = retry_ops;
+    rs->ops.features = inner->ops->features;
+    rs->parent.ops = &rs->ops;
+    rs->inner = inner;
     *out = &rs->parent;
     return 0;
+}
+
+int nova_retry_call(const nova_retry_options *options, int (*op)(void *payload), void *payload)
+{
+    retry_storage policy = {0};
+    retry_state state;
+    int rc;
+
+    NOVA_TRY(retry_policy_set(&policy, options));
+    retry_begin(&state, &policy);
+    do
+        rc = op(payload);
+    while (rc < 0 && retry_again(&state, rc));
+    return rc;
 }

@@ -434,7 +434,7 @@ static int s3_fail(const s3_backend *b, const s3_call *call, const nova_http_res
     }
     nova_buf_free(&text);
     if (code[0] && code_in(code, refused))
-        return nova_fail(NOVA_EBACKEND, "s3 endpoint %s refused the credentials for bucket '%s' "
+        return nova_fail(NOVA_ECREDENTIALS, "s3 endpoint %s refused the credentials for bucket '%s' "
                          "(%s): check the access key id and secret", b->endpoint, b->bucket,
                          code);
     if (code[0] && code_in(code, misdirected))

@@ -156,6 +156,10 @@ typedef struct nova_retry_options {
  * delivered twice. */
 int nova_storage_retry_wrap(nova_storage **out, nova_storage *inner,
                             const nova_retry_options *options);
+/* Runs op(payload) under the same policy: again after each transient failure (with the
+ * same backoff, attempts and deadline), for work that is not a storage call, such as
+ * opening a backend whose first request probes the endpoint. Returns op's last result. */
+int nova_retry_call(const nova_retry_options *options, int (*op)(void *payload), void *payload);
 
 /* Fault injection for tests. Takes ownership of inner (also when it fails). */
 typedef enum nova_fault_kind {

@@ -154,6 +154,7 @@ AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=$NOVA
   expect_exit 5 "$NOVA" list
 grep -q BACKUP_001 "$tmp/err" || { cat "$tmp/err" >&2; fail "wrong key: no BACKUP_001"; }
 grep -q "$endpoint_hostport" "$tmp/err" || { cat "$tmp/err" >&2; fail "wrong key: endpoint not named"; }
+if grep -q "gave up after" "$tmp/err"; then cat "$tmp/err" >&2; fail "a refused key was retried"; fi
 if grep -qF "$wrong_key" "$tmp/out" "$tmp/err"; then fail "wrong key: the key appears in the output"; fi
 if grep -qF "$NOVA_TEST_AZURE_KEY" "$tmp/out" "$tmp/err"; then fail "the real key appears in the output"; fi
 ok

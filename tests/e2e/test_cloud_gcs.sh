@@ -183,13 +183,16 @@ refused_before=$(token_count refused)
 GOOGLE_APPLICATION_CREDENTIALS=$tmp/wrong-key.json expect_exit 5 "$NOVA" list
 grep -q BACKUP_001 "$tmp/err" || { cat "$tmp/err" >&2; fail "wrong key: no BACKUP_001"; }
 grep -qF "$token_endpoint" "$tmp/err" || { cat "$tmp/err" >&2; fail "wrong key: token endpoint not named"; }
+if grep -q "gave up after" "$tmp/err"; then cat "$tmp/err" >&2; fail "a refused key was retried"; fi
 if grep -qF "$wrong_line" "$tmp/out" "$tmp/err"; then fail "wrong key: the key appears in the output"; fi
 GOOGLE_APPLICATION_CREDENTIALS=$tmp/wrong-key.json expect_exit 5 "$NOVA" --json list
 if grep -qF "$wrong_line" "$tmp/out" "$tmp/err"; then fail "wrong key: the key appears in --json output"; fi
 [ "$(token_count refused)" -gt "$refused_before" ] || fail "the token endpoint saw no refused assertion"
 dead_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-STORAGE_EMULATOR_HOST=127.0.0.1:$dead_port expect_exit 5 "$NOVA" list
+printf '{"storage": {"retry_deadline": "2s"}}\n' >"$tmp/deadline.json"
+STORAGE_EMULATOR_HOST=127.0.0.1:$dead_port expect_exit 5 "$NOVA" --config "$tmp/deadline.json" list
 grep -q BACKUP_001 "$tmp/err" || { cat "$tmp/err" >&2; fail "dead endpoint: no BACKUP_001"; }
+grep -q "at the deadline" "$tmp/err" || { cat "$tmp/err" >&2; fail "dead endpoint: storage.retry_deadline not applied"; }
 grep -qF "127.0.0.1:$dead_port" "$tmp/err" || { cat "$tmp/err" >&2; fail "dead endpoint not named"; }
 if grep -rqF "BEGIN PRIVATE KEY" "$tmp/gcs/state/blobs" 2>/dev/null; then
   fail "a private key was written into the repository"

@@ -179,12 +179,15 @@ wrong_secret="WrongSecret$RANDOM$RANDOM"
 AWS_SECRET_ACCESS_KEY=$wrong_secret expect_exit 5 "$NOVA" list
 grep -q BACKUP_001 "$tmp/err" || { cat "$tmp/err" >&2; fail "wrong secret: no BACKUP_001"; }
 grep -qF "$endpoint" "$tmp/err" || { cat "$tmp/err" >&2; fail "wrong secret: endpoint not named"; }
+if grep -q "gave up after" "$tmp/err"; then cat "$tmp/err" >&2; fail "a refused secret was retried"; fi
 if grep -qF "$wrong_secret" "$tmp/out" "$tmp/err"; then fail "wrong secret: the secret appears in the output"; fi
 AWS_SECRET_ACCESS_KEY=$wrong_secret expect_exit 5 "$NOVA" --json list
 if grep -qF "$wrong_secret" "$tmp/out" "$tmp/err"; then fail "wrong secret: the secret appears in --json output"; fi
 dead_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-expect_exit 5 "$NOVA" --repo "s3:http://127.0.0.1:$dead_port/nova-e2e/hosts/h1" list
+printf '{"storage": {"retry_deadline": "2s"}}\n' >"$tmp/deadline.json"
+expect_exit 5 "$NOVA" --config "$tmp/deadline.json" --repo "s3:http://127.0.0.1:$dead_port/nova-e2e/hosts/h1" list
 grep -q BACKUP_001 "$tmp/err" || { cat "$tmp/err" >&2; fail "dead endpoint: no BACKUP_001"; }
+grep -q "at the deadline" "$tmp/err" || { cat "$tmp/err" >&2; fail "dead endpoint: storage.retry_deadline not applied"; }
 grep -qF "127.0.0.1:$dead_port" "$tmp/err" || { cat "$tmp/err" >&2; fail "dead endpoint not named"; }
 if grep -rqF "$NOVA_TEST_S3_SECRET_KEY" "$tmp/s3rver/nova-e2e" 2>/dev/null; then
   fail "the secret was written into the repository"
@@ -201,11 +204,34 @@ restores_identical "$id_diff" "$tmp/state-diff"
 ok
 
 # ---- the server killed and restarted in the middle of a backup (s3rver writes each
-# object to its directory before it answers, so SIGKILL loses nothing acknowledged)
+# object to its directory before it answers, so SIGKILL loses nothing acknowledged).
+# s3rver is not crash-safe itself: an object it was writing when killed keeps a missing
+# or truncated metadata file, which makes every later listing of its prefix answer 500.
+# S3 never shows an unacknowledged PUT, so such half-written objects are removed before
+# the restart, as the real service's atomic PUT would have it.
+drop_half_written_objects() { # DIR
+  python3 - "$1" <<'PY'
+import json, os, sys
+suffix = "._S3rver_object"
+for root, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        if not name.endswith(suffix):
+            continue
+        base = os.path.join(root, name[: -len(suffix)])
+        try:
+            json.load(open(base + "._S3rver_metadata.json"))
+        except (OSError, ValueError):
+            for leftover in (suffix, suffix + ".md5", "._S3rver_metadata.json"):
+                if os.path.exists(base + leftover):
+                    os.remove(base + leftover)
+            print("removed the half-written object", os.path.relpath(base, sys.argv[1]))
+PY
+}
 head -c 40000000 /dev/urandom >"$src/layers/episodic/large.bin"
 "$NOVA" --json backup --strategy incremental "$src" >"$tmp/bg.out" 2>"$tmp/bg.err" & bg=$!
 sleep 0.7
 kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true
+drop_half_written_objects "$tmp/s3rver"
 sleep 0.5
 start_server "$NOVA_TEST_S3_PORT"
 set +e; wait "$bg"; bg_rc=$?; set -e; bg=""

@@ -168,6 +168,32 @@ static void test_durations(void **state)
     assert_int_equal(nova_duration_parse(&s, NULL), NOVA_EINVALID);
 }
 
+static void test_storage_knobs(void **state)
+{
+    nova_config *c = parse_ok("{}");
+    (void)state;
+    assert_int_equal(c->storage.upload_concurrency, 0); /* the backend's default */
+    assert_int_equal(c->storage.retry_deadline_seconds, NOVA_CONFIG_DEFAULT_RETRY_DEADLINE);
+    nova_config_free(c);
+    c = parse_ok("{\"storage\": {\"upload_concurrency\": 16, \"retry_deadline\": \"5m\"}}");
+    assert_int_equal(c->storage.upload_concurrency, 16);
+    assert_int_equal(c->storage.retry_deadline_seconds, 300);
+    nova_config_free(c);
+    c = parse_ok("{\"storage\": {\"retry_deadline\": 0}}");
+    assert_int_equal(c->storage.retry_deadline_seconds, 0); /* no retries */
+    nova_config_free(c);
+    expect_error("{\"storage\": {\"upload_concurrency\": 65}}",
+                 "key 'storage.upload_concurrency' must be 0");
+    expect_error("{\"storage\": {\"upload_concurrency\": -1}}",
+                 "key 'storage.upload_concurrency' must not be negative");
+    expect_error("{\"storage\": {\"upload_concurrency\": \"8\"}}",
+                 "key 'storage.upload_concurrency' must be an integer");
+    expect_error("{\"storage\": {\"retry_deadline\": \"soon\"}}",
+                 "key 'storage.retry_deadline' is not a duration");
+    expect_error("{\"storage\": {\"retry_deadline\": \"2d\"}}",
+                 "key 'storage.retry_deadline' is longer than a day");
+}
+
 static void test_load_file(void **state)
 {
     char path[] = "/tmp/nova-config-XXXXXX";
@@ -194,7 +220,7 @@ int main(void)
         cmocka_unit_test(test_unknown_keys_named), cmocka_unit_test(test_wrong_types_named),
         cmocka_unit_test(test_missing_required_named), cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_secrets_never_in_messages), cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_storage_knobs), cmocka_unit_test(test_load_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

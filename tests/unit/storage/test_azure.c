@@ -416,7 +416,7 @@ static void test_scripted_status_mapping(void **state)
     assert_int_equal(nova_storage_put(s, "o", "1", 1), NOVA_EBACKEND);
     assert_int_equal(nova_storage_put(s, "o", "1", 1), NOVA_EIO);
     assert_message_has("Md5Mismatch");
-    assert_int_equal(nova_storage_put(s, "o", "1", 1), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_put(s, "o", "1", 1), NOVA_ECREDENTIALS);
     assert_message_has("refused the credentials");
     assert_message_has(hostport);
     assert_message_lacks(dev_key);
@@ -672,7 +672,7 @@ static void test_scripted_sas_in_query_only(void **state)
     o.sas = "?sv=2025-11-05&sig=SeCrEt%2B";
     if (nova_storage_azure_open(&s, &o) != 0)
         fail_msg("open: %s", last_message());
-    assert_int_equal(nova_storage_put(s, "o", "1", 1), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_put(s, "o", "1", 1), NOVA_ECREDENTIALS);
     assert_message_lacks("SeCrEt");
     assert_message_lacks("sig=");
     log = scripted_http_log(&server);

@@ -530,7 +530,7 @@ static void test_token_concurrent_callers_share_one_exchange(void **state)
     token_fixture_close(&f);
 }
 
-static void test_token_wrong_key_is_backend_error(void **state)
+static void test_token_wrong_key_is_refused(void **state)
 {
     token_fixture f;
     char *pem = gcs_generate_rsa_pem();
@@ -544,7 +544,7 @@ static void test_token_wrong_key_is_backend_error(void **state)
         return;
     }
     assert_int_equal(nova_gcs_token_authorization(f.source, authorization, sizeof(authorization)),
-                     NOVA_EBACKEND);
+                     NOVA_ECREDENTIALS);
     snprintf(endpoint, sizeof(endpoint), "127.0.0.1:%d", f.server.port);
     assert_non_null(strstr(nova_error_last()->message, endpoint));
     assert_non_null(strstr(nova_error_last()->message, "invalid_grant"));
@@ -553,7 +553,7 @@ static void test_token_wrong_key_is_backend_error(void **state)
     assert_int_equal(gcs_token_server_count(&f.server, "refused"), 1);
     /* Nothing cached: the next call tries again. */
     assert_int_equal(nova_gcs_token_authorization(f.source, authorization, sizeof(authorization)),
-                     NOVA_EBACKEND);
+                     NOVA_ECREDENTIALS);
     assert_int_equal(nova_gcs_token_exchanges(f.source), 2);
     token_fixture_close(&f);
     free(pem);
@@ -655,11 +655,11 @@ static void test_token_request_bytes_and_bad_answers(void **state)
                      NOVA_EBACKEND);
     assert_non_null(strstr(nova_error_last()->message, "not JSON"));
     assert_int_equal(nova_gcs_token_authorization(source, authorization, sizeof(authorization)),
-                     NOVA_EBACKEND);
+                     NOVA_ECREDENTIALS); /* a refusal (4xx) is not retried */
     assert_non_null(strstr(nova_error_last()->message, "HTTP 401 unauthorized_client"));
     /* An error text that is not a plain OAuth2 code is not repeated. */
     assert_int_equal(nova_gcs_token_authorization(source, authorization, sizeof(authorization)),
-                     NOVA_EBACKEND);
+                     NOVA_ECREDENTIALS);
     assert_null(strstr(nova_error_last()->message, "Bad thing"));
     assert_int_equal(nova_gcs_token_authorization(source, authorization, sizeof(authorization)),
                      NOVA_EBACKEND);
@@ -703,7 +703,7 @@ int main(void)
         cmocka_unit_test(test_token_response_parse),
         cmocka_unit_test(test_token_exchange_and_cache),
         cmocka_unit_test(test_token_concurrent_callers_share_one_exchange),
-        cmocka_unit_test(test_token_wrong_key_is_backend_error),
+        cmocka_unit_test(test_token_wrong_key_is_refused),
         cmocka_unit_test(test_token_unreachable_endpoint),
         cmocka_unit_test(test_token_request_bytes_and_bad_answers),
     };

@@ -565,13 +565,13 @@ static void test_scripted_credentials_refused(void **state)
                                "{\"status\":403,\"body\":\"<Error><Code>AccessDenied</Code>"
                                "</Error>\"}]");
     scripted_options(&o, "");
-    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_ECREDENTIALS);
     assert_null(s);
     assert_true(message_has(server.base_url));
     assert_true(message_has("refused the credentials"));
     assert_true(message_has("SignatureDoesNotMatch"));
     assert_false(message_has("SCRIPTSECRET"));
-    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_ECREDENTIALS);
     assert_true(message_has("InvalidAccessKeyId"));
     assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EACCESS);
     assert_false(message_has("SCRIPTSECRET"));
@@ -585,7 +585,7 @@ static void test_scripted_credentials_refused(void **state)
                                "{\"method\":\"HEAD\",\"status\":403},"
                                "{\"method\":\"GET\",\"status\":403,\"body\":\"<Error><Code>"
                                "AccessDenied</Code></Error>\"}]");
-    assert_int_equal(nova_storage_stat(s, "config", &info), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_stat(s, "config", &info), NOVA_ECREDENTIALS);
     assert_true(message_has("refused the credentials"));
     assert_int_equal(nova_storage_stat(s, "config", &info), NOVA_EACCESS);
     nova_storage_free(s);
@@ -1091,7 +1091,7 @@ static void test_live_wrong_secret(void **state)
     open_live(&o);
     free(o.secret_access_key);
     o.secret_access_key = strdup("WRONGSECRETVALUE");
-    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_ECREDENTIALS);
     assert_true(message_has(live_endpoint));
     assert_true(message_has("refused the credentials"));
     assert_false(message_has("WRONGSECRETVALUE"));

@@ -203,7 +203,8 @@ static void test_permanent_errors_not_retried(void **state)
 {
     fixture *f = *state;
     const int permanent[] = {NOVA_ENOTFOUND, NOVA_EEXISTS, NOVA_EACCESS, NOVA_ENOSPACE,
-                             NOVA_ECORRUPT,  NOVA_EINVALID, NOVA_ENOMEM,  NOVA_ECHECKSUM};
+                             NOVA_ECORRUPT,  NOVA_EINVALID, NOVA_ENOMEM,  NOVA_ECHECKSUM,
+                             NOVA_ECREDENTIALS};
     nova_object_info info;
 
     for (size_t i = 0; i < sizeof(permanent) / sizeof(permanent[0]); i++) {
@@ -297,6 +298,49 @@ static void test_deadline_respected(void **state)
     assert_int_equal(nova_storage_fault_calls(f->fault), 4);
     assert_true(f->time.now_ms - started <= 1000);
     assert_non_null(strstr(nova_error_last()->message, "deadline"));
+}
+
+/* An operation that is not a storage call: fails with each code of a script in turn. */
+typedef struct scripted_op {
+    const int *results;
+    size_t count, calls;
+} scripted_op;
+
+static int run_scripted_op(void *payload)
+{
+    scripted_op *op = payload;
+    int rc = op->calls < op->count ? op->results[op->calls] : 0;
+    op->calls++;
+    return rc < 0 ? nova_fail(rc, "scripted failure %zu", op->calls) : rc;
+}
+
+static void test_retry_call_follows_the_policy(void **state)
+{
+    fixture *f = *state;
+    nova_retry_options options = options_with(100, 100, 1000, 1000);
+    const int flaky[] = {NOVA_EBACKEND, NOVA_ETIMEOUT, 0};
+    const int refused[] = {NOVA_ECREDENTIALS, 0};
+    const int down[] = {NOVA_EBACKEND, NOVA_EBACKEND, NOVA_EBACKEND, NOVA_EBACKEND,
+                        NOVA_EBACKEND, NOVA_EBACKEND};
+    scripted_op op = {flaky, 3, 0};
+
+    options.hooks = &f->hooks;
+    assert_int_equal(nova_retry_call(&options, run_scripted_op, &op), 0);
+    assert_int_equal(op.calls, 3);
+    assert_int_equal(f->time.sleep_count, 2);
+
+    op = (scripted_op){refused, 2, 0}; /* refused credentials: never again */
+    assert_int_equal(nova_retry_call(&options, run_scripted_op, &op), NOVA_ECREDENTIALS);
+    assert_int_equal(op.calls, 1);
+
+    f->time.sleep_count = 0; /* 100 + 200 + 400 ms, then 800 would pass the deadline */
+    op = (scripted_op){down, 6, 0};
+    assert_int_equal(nova_retry_call(&options, run_scripted_op, &op), NOVA_EBACKEND);
+    assert_int_equal(op.calls, 4);
+    assert_non_null(strstr(nova_error_last()->message, "at the deadline"));
+
+    options.max_attempts = 0;
+    assert_int_equal(nova_retry_call(&options, run_scripted_op, &op), NOVA_EINVALID);
 }
 
 static void test_deadline_real_clock(void **state)
@@ -523,6 +567,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_retried_only_before_delivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_get_attempt_keeps_callers_bytes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_retry_call_follows_the_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_get_attempt_bytes_are_dropped, setup,
                                         teardown),
     };
