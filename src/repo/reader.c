@@ -2,6 +2,14 @@
  * reader.c -- reads blobs by id: chunk index -> pack number -> ranged get -> open and
  * verify. The salt of each pack (from its trailer) is cached by pack number, so a pack's
  * tail is fetched once per reader.
+ *
+ * Trees are read differently: the first tree wanted from a pack brings the whole pack
+ * (one request), which stays cached until a tree of another pack is wanted. A backup
+ * writes its trees together into their own packs, and walks (restore, ls, diff, the
+ * parent of an incremental backup) read them in order, so a walk costs a request per
+ * tree pack instead of one per directory: on a cloud that is the difference between
+ * milliseconds and seconds. Each blob is still authenticated on its own, so damage
+ * elsewhere in the cached pack does not stop its other trees from being read.
  */
 #include "repo/repository.h"
 
@@ -22,6 +30,9 @@ struct nova_repo_reader {
     salt_slot *salts; /* by pack number */
     size_t salt_count;
     nova_buf stored;
+    nova_buf tree_pack;     /* the whole pack of the last tree read */
+    uint32_t tree_pack_number;
+    int tree_pack_valid;
 };
 
 int nova_repo_reader_new(nova_repo_reader **out, nova_repo *repo, const nova_chunk_index *index)
@@ -61,7 +72,8 @@ static int fetch_salt(nova_repo_reader *r, uint32_t pack, const char *name)
     return 0;
 }
 
-static int salt_for(nova_repo_reader *r, uint32_t pack, const char *name)
+/* Makes room for pack number `pack` in the salt cache. */
+static int salt_for_number(nova_repo_reader *r, uint32_t pack)
 {
     if (pack >= r->salt_count) {
         size_t count = nova_chunk_index_pack_count(r->index);
@@ -75,9 +87,54 @@ static int salt_for(nova_repo_reader *r, uint32_t pack, const char *name)
         r->salts = grown;
         r->salt_count = count;
     }
+    return 0;
+}
+
+static int salt_for(nova_repo_reader *r, uint32_t pack, const char *name)
+{
+    NOVA_TRY(salt_for_number(r, pack));
     if (r->salts[pack].known)
         return 0;
     return fetch_salt(r, pack, name);
+}
+
+/* Makes the whole pack `pack` the cached tree pack, learning its salt on the way. */
+static int cache_tree_pack(nova_repo_reader *r, uint32_t pack, const char *name)
+{
+    nova_pack_trailer trailer;
+    nova_buf *bytes = &r->tree_pack;
+
+    NOVA_TRY(salt_for_number(r, pack));
+    r->tree_pack_valid = 0;
+    bytes->len = 0;
+    NOVA_TRY(nova_storage_get(r->repo->storage, name, 0, NOVA_STORAGE_WHOLE, bytes));
+    NOVA_TRY(nova_pack_trailer_parse(&trailer, bytes->len, bytes->data, bytes->len, name));
+    memcpy(r->salts[pack].salt, trailer.salt, NOVA_SALT_LEN);
+    r->salts[pack].known = 1;
+    r->tree_pack_number = pack;
+    r->tree_pack_valid = 1;
+    return 0;
+}
+
+/* The stored bytes of the blob at loc: from the cached tree pack, or a ranged get. */
+static int fetch_stored(nova_repo_reader *r, const nova_chunk_location *loc, const char *name,
+                        const uint8_t **data, size_t *len)
+{
+    if (loc->type == NOVA_BLOB_TREE) {
+        if (!r->tree_pack_valid || r->tree_pack_number != loc->pack)
+            NOVA_TRY(cache_tree_pack(r, loc->pack, name));
+        if ((uint64_t)loc->offset + loc->length > r->tree_pack.len)
+            return nova_fail(NOVA_ECORRUPT, "pack '%s' is %zu bytes, shorter than the index "
+                             "says", name, r->tree_pack.len);
+        *data = r->tree_pack.data + loc->offset;
+        *len = loc->length;
+        return 0;
+    }
+    NOVA_TRY(salt_for(r, loc->pack, name));
+    NOVA_TRY(nova_storage_get(r->repo->storage, name, loc->offset, loc->length, &r->stored));
+    *data = r->stored.data;
+    *len = r->stored.len;
+    return 0;
 }
 
 int nova_repo_reader_read(nova_repo_reader *r, const nova_id *id, nova_buf *out)
@@ -86,21 +143,22 @@ int nova_repo_reader_read(nova_repo_reader *r, const nova_id *id, nova_buf *out)
     char hex[NOVA_ID_HEX_LEN + 1];
     nova_chunk_location loc;
     nova_pack_entry entry;
+    const uint8_t *data;
+    size_t len;
 
     if (nova_chunk_index_lookup(r->index, id, &loc) != 1) {
         nova_id_to_hex(id, hex);
         return nova_fail(NOVA_ENOTFOUND, "blob '%s' is in no index", hex);
     }
     nova_pack_storage_name(name, nova_chunk_index_pack_id(r->index, loc.pack));
-    NOVA_TRY(salt_for(r, loc.pack, name));
-    NOVA_TRY(nova_storage_get(r->repo->storage, name, loc.offset, loc.length, &r->stored));
+    NOVA_TRY(fetch_stored(r, &loc, name, &data, &len));
     entry.id = *id;
     entry.offset = loc.offset;
     entry.length = loc.length;
     entry.raw_length = loc.raw_length;
     entry.type = loc.type;
-    return nova_pack_reader_open_blob(r->pack, out, r->salts[loc.pack].salt, &entry,
-                                      r->stored.data, r->stored.len, name);
+    return nova_pack_reader_open_blob(r->pack, out, r->salts[loc.pack].salt, &entry, data, len,
+                                      name);
 }
 
 void nova_repo_reader_free(nova_repo_reader *r)
@@ -110,5 +168,6 @@ void nova_repo_reader_free(nova_repo_reader *r)
     nova_pack_reader_free(r->pack);
     free(r->salts);
     nova_buf_free(&r->stored);
+    nova_buf_free(&r->tree_pack);
     free(r);
 }
