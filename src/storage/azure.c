@@ -1578,7 +1578,8 @@ static int probe(azure_storage *s, int create)
                                    NULL, &marker);
         nova_buf_free(&marker);
     }
-    if (rc < 0 && rc != NOVA_EBACKEND && rc != NOVA_ENOMEM && rc != NOVA_ENOTFOUND) {
+    if (rc < 0 && rc != NOVA_EBACKEND && rc != NOVA_ECREDENTIALS && rc != NOVA_ENOMEM &&
+        rc != NOVA_ENOTFOUND) {
         const nova_error_detail *d = nova_error_last();
         char message[NOVA_ERROR_MESSAGE_MAX];
         snprintf(message, sizeof(message), "%s", d->message);

@@ -1090,7 +1090,7 @@ static void test_azurite_wrong_key(void **state)
     wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
     azurite_options(&o, "wrongkey");
     o.key = wrong;
-    assert_int_equal(nova_storage_azure_open(&s, &o), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_azure_open(&s, &o), NOVA_ECREDENTIALS);
     assert_null(s);
     assert_message_has(getenv("NOVA_TEST_AZURE_PORT") ? getenv("NOVA_TEST_AZURE_PORT")
                                                        : "127.0.0.1");
@@ -1167,11 +1167,11 @@ static void test_azurite_sas(void **state)
     nova_storage_free(s);
     s = NULL;
 
-    /* a tampered signature: BACKUP_001, and the token is in no message */
+    /* a tampered signature: refused (BACKUP_001), and the token is in no message */
     p = strstr(sas, "sig=") + 4;
     *p = *p == 'A' ? 'B' : 'A';
     o.sas = sas;
-    assert_int_equal(nova_storage_azure_open(&s, &o), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_azure_open(&s, &o), NOVA_ECREDENTIALS);
     assert_message_lacks(p);
     assert_message_lacks("sig=");
     free(sas);
