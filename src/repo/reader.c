@@ -143,8 +143,8 @@ int nova_repo_reader_read(nova_repo_reader *r, const nova_id *id, nova_buf *out)
     char hex[NOVA_ID_HEX_LEN + 1];
     nova_chunk_location loc;
     nova_pack_entry entry;
-    const uint8_t *data;
-    size_t len;
+    const uint8_t *data = NULL;
+    size_t len = 0;
 
     if (nova_chunk_index_lookup(r->index, id, &loc) != 1) {
         nova_id_to_hex(id, hex);
