@@ -3,17 +3,14 @@
  * verify. The salt of each pack (from its trailer) is cached by pack number, so a pack's
  * tail is fetched once per reader.
  *
- * Trees are read differently: the first tree wanted from a pack brings the whole pack
- * (one request), which stays cached until a tree of another pack is wanted. A backup
- * writes its trees together into their own packs, and walks (restore, ls, diff, the
- * parent of an incremental backup) read them in order, so a walk costs a request per
- * tree pack instead of one per directory: on a cloud that is the difference between
- * milliseconds and seconds. Each blob is still authenticated on its own, so damage
- * elsewhere in the cached pack does not stop its other trees from being read.
+ * Trees come from a whole-pack cache (pack_cache.h): a walk costs a request per tree
+ * pack instead of one per directory. Each blob is still authenticated on its own, so
+ * damage elsewhere in the cached pack does not stop its other trees from being read.
  */
 #include "repo/repository.h"
 
 #include "common/err.h"
+#include "repo/pack_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +27,7 @@ struct nova_repo_reader {
     salt_slot *salts; /* by pack number */
     size_t salt_count;
     nova_buf stored;
-    nova_buf tree_pack;     /* the whole pack of the last tree read */
-    uint32_t tree_pack_number;
-    int tree_pack_valid;
+    nova_pack_cache trees;
 };
 
 int nova_repo_reader_new(nova_repo_reader **out, nova_repo *repo, const nova_chunk_index *index)
@@ -98,35 +93,16 @@ static int salt_for(nova_repo_reader *r, uint32_t pack, const char *name)
     return fetch_salt(r, pack, name);
 }
 
-/* Makes the whole pack `pack` the cached tree pack, learning its salt on the way. */
-static int cache_tree_pack(nova_repo_reader *r, uint32_t pack, const char *name)
-{
-    nova_pack_trailer trailer;
-    nova_buf *bytes = &r->tree_pack;
-
-    NOVA_TRY(salt_for_number(r, pack));
-    r->tree_pack_valid = 0;
-    bytes->len = 0;
-    NOVA_TRY(nova_storage_get(r->repo->storage, name, 0, NOVA_STORAGE_WHOLE, bytes));
-    NOVA_TRY(nova_pack_trailer_parse(&trailer, bytes->len, bytes->data, bytes->len, name));
-    memcpy(r->salts[pack].salt, trailer.salt, NOVA_SALT_LEN);
-    r->salts[pack].known = 1;
-    r->tree_pack_number = pack;
-    r->tree_pack_valid = 1;
-    return 0;
-}
-
 /* The stored bytes of the blob at loc: from the cached tree pack, or a ranged get. */
 static int fetch_stored(nova_repo_reader *r, const nova_chunk_location *loc, const char *name,
                         const uint8_t **data, size_t *len)
 {
     if (loc->type == NOVA_BLOB_TREE) {
-        if (!r->tree_pack_valid || r->tree_pack_number != loc->pack)
-            NOVA_TRY(cache_tree_pack(r, loc->pack, name));
-        if ((uint64_t)loc->offset + loc->length > r->tree_pack.len)
-            return nova_fail(NOVA_ECORRUPT, "pack '%s' is %zu bytes, shorter than the index "
-                             "says", name, r->tree_pack.len);
-        *data = r->tree_pack.data + loc->offset;
+        NOVA_TRY(salt_for_number(r, loc->pack));
+        NOVA_TRY(nova_pack_cache_slice(&r->trees, r->repo->storage, loc->pack, name,
+                                       loc->offset, loc->length, data));
+        memcpy(r->salts[loc->pack].salt, r->trees.salt, NOVA_SALT_LEN);
+        r->salts[loc->pack].known = 1;
         *len = loc->length;
         return 0;
     }
@@ -168,6 +144,6 @@ void nova_repo_reader_free(nova_repo_reader *r)
     nova_pack_reader_free(r->pack);
     free(r->salts);
     nova_buf_free(&r->stored);
-    nova_buf_free(&r->tree_pack);
+    nova_pack_cache_clear(&r->trees);
     free(r);
 }

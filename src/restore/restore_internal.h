@@ -38,6 +38,7 @@
 #include "fsmeta/ids.h"
 #include "fsmeta/restore.h"
 #include "nova/backup.h"
+#include "repo/pack_cache.h"
 #include "repo/repository.h"
 #include "repo/tree.h"
 
@@ -297,6 +298,7 @@ struct restore_worker {
     uint8_t salt[NOVA_SALT_LEN];
     nova_buf stored; /* the current window */
     nova_buf plain;  /* one blob's plaintext, or a chunk of an existing file */
+    nova_pack_cache trees; /* the pack of the last tree read (planning) */
     restore_io_job stage; /* the run of a direct file being staged; stage.buf NULL when none */
     pthread_t thread;
 };
@@ -305,8 +307,9 @@ int restore_worker_init(restore_worker *w, restore_ctx *ctx);
 void restore_worker_free(restore_worker *w);
 
 /* writer.c: one blob (a tree while planning) by id: looked up under the index lock,
- * fetched with a ranged get and opened (verified) into out. NOVA_ECORRUPT when the index
- * does not name it, it is not of the expected type or its pack is missing. */
+ * fetched (a tree from the worker's whole-pack cache, anything else with a ranged get)
+ * and opened (verified) into out. NOVA_ECORRUPT when the index does not name it, it is
+ * not of the expected type or its pack is missing. */
 int restore_read_blob(restore_worker *w, const nova_id *id, nova_blob_type type, nova_buf *out,
                       const char *what);
 /* restore.c: nova_chunk_index_lookup under the handle's index lock. */

@@ -67,6 +67,7 @@ void restore_worker_free(restore_worker *w)
     nova_fsmeta_ids_free(w->ids);
     nova_buf_free(&w->stored);
     nova_buf_free(&w->plain);
+    nova_pack_cache_clear(&w->trees);
     memset(w, 0, sizeof(*w));
 }
 
@@ -529,6 +530,28 @@ static int fetch_window(restore_worker *w, const restore_window *win, const char
     return rc;
 }
 
+/* The stored bytes of the blob at loc, and its pack's salt: a tree from the whole-pack
+ * cache, anything else with a ranged get. */
+static int fetch_blob(restore_worker *w, const nova_chunk_location *loc, const char *name,
+                      const uint8_t **stored, const uint8_t **salt)
+{
+    nova_storage *storage = w->ctx->repo->storage;
+
+    if (loc->type == NOVA_BLOB_TREE) {
+        NOVA_TRY(nova_pack_cache_slice(&w->trees, storage, loc->pack, name, loc->offset,
+                                       loc->length, stored));
+        *salt = w->trees.salt;
+        return 0;
+    }
+    NOVA_TRY(pack_salt(w, loc->pack, name));
+    NOVA_TRY(nova_storage_get(storage, name, loc->offset, loc->length, &w->stored));
+    if (w->stored.len != loc->length)
+        return nova_fail(NOVA_ECORRUPT, "pack '%s' is shorter than the index says", name);
+    *stored = w->stored.data;
+    *salt = w->salt;
+    return 0;
+}
+
 int restore_read_blob(restore_worker *w, const nova_id *id, nova_blob_type type, nova_buf *out,
                       const char *what)
 {
@@ -537,6 +560,7 @@ int restore_read_blob(restore_worker *w, const nova_id *id, nova_blob_type type,
     nova_chunk_location loc;
     nova_pack_entry entry;
     const nova_id *pack_id = NULL;
+    const uint8_t *stored = NULL, *salt = NULL;
     int found, rc;
 
     pthread_mutex_lock(&ctx->handle->index_lock);
@@ -551,23 +575,18 @@ int restore_read_blob(restore_worker *w, const nova_id *id, nova_blob_type type,
     if (loc.type != type)
         return nova_fail(NOVA_ECORRUPT, "blob %.16s of '%s' is not a %s", hex, what,
                          type == NOVA_BLOB_TREE ? "tree" : "data chunk");
-    rc = pack_salt(w, loc.pack, name);
-    if (rc == 0)
-        rc = nova_storage_get(ctx->repo->storage, name, loc.offset, loc.length, &w->stored);
+    rc = fetch_blob(w, &loc, name, &stored, &salt);
     if (rc == NOVA_ENOTFOUND)
         return nova_fail(NOVA_ECORRUPT, "%s %.16s of '%s': pack '%s' is missing",
                          type == NOVA_BLOB_TREE ? "tree" : "chunk", hex, what, name);
     if (rc < 0)
         return rc;
-    if (w->stored.len != loc.length)
-        return nova_fail(NOVA_ECORRUPT, "pack '%s' is shorter than the index says", name);
     entry.id = *id;
     entry.offset = loc.offset;
     entry.length = loc.length;
     entry.raw_length = loc.raw_length;
     entry.type = loc.type;
-    return nova_pack_reader_open_blob(w->pack, out, w->salt, &entry, w->stored.data,
-                                      w->stored.len, name);
+    return nova_pack_reader_open_blob(w->pack, out, salt, &entry, stored, loc.length, name);
 }
 
 static void write_window(restore_worker *w, const restore_window *win)
