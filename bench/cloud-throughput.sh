@@ -43,6 +43,11 @@ MB/s, bytes the repository stores.
   --nova PATH      the nova binary (default build/release/nova, built in Release mode
                    there when missing)
   --backends LIST  comma-separated, in order, from local,s3,azure,gcs (default: all four)
+  --latency MS     put bench/latency_proxy.py between nova and each cloud server: every
+                   byte is delayed MS milliseconds each way, so a request costs 2 x MS
+                   more, as across a network (default 0: straight to the server)
+  --nova-args ARGS extra global options for every nova command, e.g.
+                   "--connections 1"
   -h, --help       this help
 
 Servers: s3rver (S3), azurite (Azure Blob), the firebase-tools storage emulator (GCS),
@@ -56,6 +61,8 @@ size_mb=256
 nova=""
 nova_given=0
 backends="local,s3,azure,gcs"
+latency_ms=0
+nova_args=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) [ $# -ge 2 ] || { usage >&2; exit 2; }; size_mb=$2; shift 2 ;;
@@ -64,12 +71,17 @@ while [ $# -gt 0 ]; do
     --nova=*) nova=${1#*=}; nova_given=1; shift ;;
     --backends) [ $# -ge 2 ] || { usage >&2; exit 2; }; backends=$2; shift 2 ;;
     --backends=*) backends=${1#*=}; shift ;;
+    --latency) [ $# -ge 2 ] || { usage >&2; exit 2; }; latency_ms=$2; shift 2 ;;
+    --nova-args) [ $# -ge 2 ] || { usage >&2; exit 2; }; nova_args=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "cloud-throughput.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
 case "$size_mb" in
   ''|*[!0-9]*|0) echo "cloud-throughput.sh: --size wants a whole number of MB >= 1" >&2; exit 2 ;;
+esac
+case "$latency_ms" in
+  ''|*[!0-9]*) echo "cloud-throughput.sh: --latency wants a whole number of milliseconds" >&2; exit 2 ;;
 esac
 IFS=, read -r -a wanted <<<"$backends"
 [ ${#wanted[@]} -gt 0 ] || { echo "cloud-throughput.sh: --backends is empty" >&2; exit 2; }
@@ -98,13 +110,27 @@ nova=$(cd "$(dirname "$nova")" && pwd -P)/$(basename "$nova")
 # ---- the work directory and the cleanup of everything this script starts
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/nova-cloud-bench.XXXXXX")
 work=$(cd "$work" && pwd -P)
-s3_pid="" azure_started=0 gcs_started=0
+s3_pid="" azure_started=0 gcs_started=0 proxy_pid=""
 stop_s3() { [ -z "$s3_pid" ] || bash "$servers/stop-s3.sh" "$s3_pid" >/dev/null 2>&1 || true; s3_pid=""; }
 stop_azure() { [ "$azure_started" = 0 ] || bash "$servers/stop-azure.sh" >/dev/null 2>&1 || true; azure_started=0; }
 stop_gcs() { [ "$gcs_started" = 0 ] || bash "$servers/stop-gcs.sh" --keep-data >/dev/null 2>&1 || true; gcs_started=0; }
 # shellcheck disable=SC2317  # called by the EXIT trap
+stop_proxy() { [ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null || true; proxy_pid=""; }
+# Sets port to the one nova should use for a server at PORT: the server's own, or that of
+# a latency proxy in front of it (--latency).
+via_proxy() { # PORT
+  port=$1
+  [ "$latency_ms" -gt 0 ] || return 0
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 "$here/latency_proxy.py" "$port" "$1" "$latency_ms" >/dev/null 2>&1 </dev/null &
+  proxy_pid=$!
+  for _ in $(seq 1 50); do
+    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1)' "$port" 2>/dev/null && break
+    sleep 0.1
+  done
+}
 cleanup() {
-  stop_s3; stop_azure; stop_gcs
+  stop_proxy; stop_s3; stop_azure; stop_gcs
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -249,7 +275,7 @@ json_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[s
 # ---- the backends: start a server, name the repository (as tests/e2e/test_cloud_*.sh do)
 server_pid=""
 start_backend() { # NAME: sets repo and server_pid; returns 3 when the server is not installed
-  local env rc
+  local env rc port
   server_pid=""
   case "$1" in
     local)
@@ -262,29 +288,33 @@ start_backend() { # NAME: sets repo and server_pid; returns 3 when the server is
       s3_pid=$NOVA_TEST_S3_PID server_pid=$NOVA_TEST_S3_PID
       export AWS_ACCESS_KEY_ID=$NOVA_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$NOVA_TEST_S3_SECRET_KEY
       export AWS_REGION=us-east-1
-      repo=s3:$NOVA_TEST_S3_ENDPOINT/nova-bench/r1 ;;
+      via_proxy "$NOVA_TEST_S3_PORT"
+      repo=s3:http://127.0.0.1:$port/nova-bench/r1 ;;
     azure)
       [ -f "$servers/node_modules/azurite/package.json" ] && command -v node >/dev/null || return 3
       set +e; env=$(bash "$servers/start-azure.sh" "$work/azurite"); rc=$?; set -e
       [ "$rc" -eq 0 ] || return 1
       eval "$env"
       azure_started=1 server_pid=$NOVA_TEST_AZURE_PID
-      export AZURE_STORAGE_CONNECTION_STRING=$NOVA_TEST_AZURE_CONNECTION_STRING
+      via_proxy "$NOVA_TEST_AZURE_PORT"
+      export AZURE_STORAGE_CONNECTION_STRING=${NOVA_TEST_AZURE_CONNECTION_STRING/127.0.0.1:$NOVA_TEST_AZURE_PORT/127.0.0.1:$port}
       repo=azure:nova-bench/r1 ;;
     gcs)
       [ -f "$servers/node_modules/firebase-tools/package.json" ] && command -v node >/dev/null || return 3
       set +e; env=$(bash "$servers/start-gcs.sh" --dir "$work/gcs" --parent-pid $$ --no-token-server); rc=$?; set -e
       [ "$rc" -eq 0 ] || return 1
       eval "$env"  # exports STORAGE_EMULATOR_HOST, which nova reads
+      via_proxy "$NOVA_TEST_GCS_PORT"
+      STORAGE_EMULATOR_HOST=http://127.0.0.1:$port
       gcs_started=1 server_pid=$NOVA_TEST_GCS_PID
       repo=gcs:nova-bench/r1 ;;
   esac
 }
 stop_backend() { # NAME
   case "$1" in
-    s3) stop_s3; unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION; rm -rf "$work/s3rver" "$work/s3rver.log" ;;
-    azure) stop_azure; unset AZURE_STORAGE_CONNECTION_STRING; rm -rf "$work/azurite" ;;
-    gcs) stop_gcs; unset STORAGE_EMULATOR_HOST; rm -rf "$work/gcs" ;;
+    s3) stop_proxy; stop_s3; unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION; rm -rf "$work/s3rver" "$work/s3rver.log" ;;
+    azure) stop_proxy; stop_azure; unset AZURE_STORAGE_CONNECTION_STRING; rm -rf "$work/azurite" ;;
+    gcs) stop_proxy; stop_gcs; unset STORAGE_EMULATOR_HOST; rm -rf "$work/gcs" ;;
     local) rm -rf "$work/repo-local" ;;
   esac
 }
@@ -322,11 +352,11 @@ for b in "${wanted[@]}"; do
   out=$work/$b
   restore_dir=$work/restore-$b
   failed=""
-  if ! "$nova" --repo "$repo" init --kdf-cost 10 >"$out.init.log" 2>&1; then
+  if ! "$nova" $nova_args --repo "$repo" init --kdf-cost 10 >"$out.init.log" 2>&1; then
     show_log "$out.init.log"; failed="init"
-  elif ! timed "$out.backup" "$server_pid" "$nova" --repo "$repo" backup --strategy full "$data"; then
+  elif ! timed "$out.backup" "$server_pid" "$nova" $nova_args --repo "$repo" backup --strategy full "$data"; then
     show_log "$out.backup.log"; failed="backup"
-  elif ! timed "$out.restore" "$server_pid" "$nova" --repo "$repo" restore latest --target "$restore_dir"; then
+  elif ! timed "$out.restore" "$server_pid" "$nova" $nova_args --repo "$repo" restore latest --target "$restore_dir"; then
     show_log "$out.restore.log"; failed="restore"
   fi
   if [ -n "$failed" ]; then
@@ -339,7 +369,7 @@ for b in "${wanted[@]}"; do
     verdict=DIFFERS; status=1
     note "  the restored tree DIFFERS from the data:"; head -n 10 "$out.diff" >&2
   fi
-  added=$("$nova" --repo "$repo" --json show latest >"$out.show.json" 2>"$out.show.err" \
+  added=$("$nova" $nova_args --repo "$repo" --json show latest >"$out.show.json" 2>"$out.show.err" \
           && json_field "$out.show.json" bytes_added || echo "?")
   if [ "$b" = local ]; then
     stored=$(du -sb "$repo" | cut -f1)
@@ -367,6 +397,8 @@ built=""
 [ "$nova_given" = 0 ] || built=" (--nova: this binary may have been built from another commit)"
 echo "nova: $nova ($("$nova" --version 2>/dev/null | head -n 1)); this checkout: $top at $commit$dirty$built"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); servers on 127.0.0.1"
+[ "$latency_ms" -eq 0 ] || echo "latency: ${latency_ms} ms each way between nova and each cloud server (bench/latency_proxy.py)"
+[ -z "$nova_args" ] || echo "nova options: $nova_args"
 echo "data: $data_bytes bytes ($(python3 -c "print('%.1f' % ($data_bytes / 1e6))") MB) in $data_files files: ~40% JSON files of 1-64 KiB, 4 large poorly compressible files (content sha256 $data_sha)"
 echo "MB = 10^6 bytes; MB/s = data size / wall seconds; backup = nova backup --strategy full; restore = nova restore latest (no --sync)"
 echo "stored bytes: local = du -sb of the repository directory; s3/azure/gcs = bytes_added of 'nova --json show latest' (fresh repository)"

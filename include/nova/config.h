@@ -8,9 +8,11 @@
  *   compression                                 "zstd[:level]", "lzma[:level]", "lz4", "none"
  *   log_file, log_level                         string, "error".."trace"
  *   storage.local_path                          string
- *   storage.upload_concurrency                  integer 0..64: uploads in flight during a
- *                                               backup (0 = the backend's default: 2 for a
- *                                               local directory, 8 for a cloud)
+ *   storage.connections                         integer 0..64: requests in flight to the
+ *                                               storage at once (pack uploads of a backup,
+ *                                               pack downloads of a restore); 0 = the
+ *                                               backend's default: 2 for a local
+ *                                               directory, 8 for a cloud
  *   storage.retry_deadline                      duration (default 60 s): how long a cloud
  *                                               request is retried after transient failures
  *                                               (5xx, throttling, dropped connections);
@@ -75,7 +77,7 @@ typedef struct nova_config {
     char *log_level;
     struct {
         char *local_path;
-        int64_t upload_concurrency;      /* 0 = the backend's default */
+        int64_t connections;             /* 0 = the backend's default */
         uint64_t retry_deadline_seconds; /* 0 = no retries */
         nova_s3_config s3;
         nova_azure_config azure;
@@ -92,7 +94,7 @@ typedef struct nova_config {
 #define NOVA_CONFIG_DEFAULT_RETENTION_DAYS 30
 #define NOVA_CONFIG_DEFAULT_RETRY_DEADLINE 60
 #define NOVA_CONFIG_MAX_RETRY_DEADLINE 86400
-#define NOVA_CONFIG_MAX_UPLOAD_CONCURRENCY 64
+#define NOVA_CONFIG_MAX_CONNECTIONS 64
 
 /* An empty configuration with the defaults. */
 int nova_config_new_default(nova_config **out);

@@ -18,7 +18,7 @@ struct nova_repository {
     nova_repo *repo;
     char *location;
     unsigned threads; /* >= 1 */
-    unsigned upload_concurrency; /* >= 1: packs a backup stores at once */
+    unsigned connections; /* >= 1: requests in flight to the storage (uploads, downloads) */
     nova_chunk_index *index; /* NULL until loaded */
     pthread_mutex_t index_lock;
 };

@@ -20,13 +20,13 @@ static unsigned default_threads(const nova_repository_options *options)
     return cores > 0 ? (unsigned)cores : 1;
 }
 
-/* The config's storage.upload_concurrency, else 2 for a local directory (one pack is
- * written while the next is fsynced) and 8 for a cloud, where each upload mostly waits
+/* The config's storage.connections, else 2 for a local directory (one pack is
+ * written while the next is fsynced) and 8 for a cloud, where each request mostly waits
  * on the network. */
-static unsigned upload_concurrency(const nova_repository_options *options, const char *location)
+static unsigned connections(const nova_repository_options *options, const char *location)
 {
-    if (options && options->config && options->config->storage.upload_concurrency > 0)
-        return (unsigned)options->config->storage.upload_concurrency;
+    if (options && options->config && options->config->storage.connections > 0)
+        return (unsigned)options->config->storage.connections;
     return nova_location_is_local(location) ? 2 : 8;
 }
 
@@ -42,7 +42,7 @@ static int handle_new(nova_repository **out, nova_repo *repo, const char *locati
     }
     h->repo = repo;
     h->threads = default_threads(options);
-    h->upload_concurrency = upload_concurrency(options, location);
+    h->connections = connections(options, location);
     pthread_mutex_init(&h->index_lock, NULL);
     *out = h;
     return 0;

@@ -815,7 +815,7 @@ int nova_bk_execute(const nova_bk_run *run, nova_id *root, nova_bk_stats *stats)
         rc = nova_tree_builder_new(&w.builder);
     if (rc == 0)
         rc = nova_bk_engine_new(&w.engine, run->handle, run->handle->threads,
-                                run->handle->upload_concurrency);
+                                run->handle->connections);
     if (rc == 0)
         rc = nova_repository_chunk_index(run->handle, &index);
     if (rc == 0)

@@ -30,7 +30,7 @@ typedef struct cli_globals {
     const char *config_path;
     const char *repo;
     const char *password_file;
-    const char *upload_concurrency; /* overrides storage.upload_concurrency */
+    const char *connections; /* overrides storage.connections */
     const char *retry_deadline;     /* overrides storage.retry_deadline */
     bool json;
     bool quiet;
@@ -54,7 +54,7 @@ bool cli_wants_help(int argc, char **argv);
 
 struct nova_config;
 /* Loads --config, or the defaults when none was given, then applies the global options
- * that override config keys (--upload-concurrency, --retry-deadline). */
+ * that override config keys (--connections, --retry-deadline). */
 int cli_load_config(const cli_globals *globals, struct nova_config **out);
 /* --repo, then $NOVA_REPOSITORY, then the config's storage.local_path, then the config's
  * cloud target ("s3:", "azure:" or "gcs:", completed from the config); NULL if none. */

@@ -24,8 +24,8 @@ int cli_load_config(const cli_globals *g, nova_config **out)
     if (rc < 0)
         return rc;
     /* main.c checked both values when it took the options */
-    if (g->upload_concurrency)
-        (*out)->storage.upload_concurrency = strtol(g->upload_concurrency, NULL, 10);
+    if (g->connections)
+        (*out)->storage.connections = strtol(g->connections, NULL, 10);
     if (g->retry_deadline)
         nova_duration_parse(&(*out)->storage.retry_deadline_seconds, g->retry_deadline);
     return 0;

@@ -45,8 +45,9 @@ static const char global_usage[] =
     "  --repo LOCATION       repository location (default: $NOVA_REPOSITORY, then the\n"
     "                        config's storage.local_path)\n"
     "  --password-file FILE  read the passphrase from FILE (default: $NOVA_PASSWORD, then a prompt)\n"
-    "  --upload-concurrency N  packs a backup uploads at once, 1-64 (default: the config's\n"
-    "                        storage.upload_concurrency, else 2 local, 8 cloud)\n"
+    "  --connections N       requests in flight to the storage (pack uploads of a backup,\n"
+    "                        pack downloads of a restore), 1-64 (default: the config's\n"
+    "                        storage.connections, else 2 local, 8 cloud)\n"
     "  --retry-deadline D    how long cloud requests are retried after transient failures,\n"
     "                        e.g. 30s, 5m; 0 = no retries (default: storage.retry_deadline, 60s)\n"
     "  --json                print results as JSON for scripts\n"
@@ -113,12 +114,12 @@ bool cli_wants_help(int argc, char **argv)
 static int check_overrides(const cli_globals *g)
 {
     uint64_t seconds = 0;
-    if (g->upload_concurrency) {
+    if (g->connections) {
         char *end = NULL;
-        long n = strtol(g->upload_concurrency, &end, 10);
-        if (end == g->upload_concurrency || *end || n < 1 || n > NOVA_CONFIG_MAX_UPLOAD_CONCURRENCY) {
-            fprintf(stderr, "nova: --upload-concurrency '%s': use a number from 1 to %d\n",
-                    g->upload_concurrency, NOVA_CONFIG_MAX_UPLOAD_CONCURRENCY);
+        long n = strtol(g->connections, &end, 10);
+        if (end == g->connections || *end || n < 1 || n > NOVA_CONFIG_MAX_CONNECTIONS) {
+            fprintf(stderr, "nova: --connections '%s': use a number from 1 to %d\n",
+                    g->connections, NOVA_CONFIG_MAX_CONNECTIONS);
             return -1;
         }
     }
@@ -144,8 +145,8 @@ static int take_global(cli_globals *g, int argc, char **argv, int *i)
         value_out = &g->repo;
     else if (strcmp(arg, "--password-file") == 0)
         value_out = &g->password_file;
-    else if (strcmp(arg, "--upload-concurrency") == 0)
-        value_out = &g->upload_concurrency;
+    else if (strcmp(arg, "--connections") == 0)
+        value_out = &g->connections;
     else if (strcmp(arg, "--retry-deadline") == 0)
         value_out = &g->retry_deadline;
     else if (strcmp(arg, "--json") == 0)

@@ -77,7 +77,7 @@ static const field gcs_fields[] = {
 
 static const field storage_fields[] = {
     STR("local_path", storage.local_path, false),
-    {"upload_concurrency", FIELD_INTEGER, false, offsetof(nova_config, storage.upload_concurrency),
+    {"connections", FIELD_INTEGER, false, offsetof(nova_config, storage.connections),
      0, NULL},
     {"retry_deadline", FIELD_DURATION, false, offsetof(nova_config, storage.retry_deadline_seconds),
      0, NULL},
@@ -352,10 +352,10 @@ static int validate_values(const parse_ctx *ctx)
     if (config->retention_days > 36500)
         return nova_fail(NOVA_ECONFIG, "config '%s': key 'retention_days' is larger than 100 years",
                          ctx->origin);
-    if (config->storage.upload_concurrency > NOVA_CONFIG_MAX_UPLOAD_CONCURRENCY)
-        return nova_fail(NOVA_ECONFIG, "config '%s': key 'storage.upload_concurrency' must be "
+    if (config->storage.connections > NOVA_CONFIG_MAX_CONNECTIONS)
+        return nova_fail(NOVA_ECONFIG, "config '%s': key 'storage.connections' must be "
                          "0 (the backend's default) to %d", ctx->origin,
-                         NOVA_CONFIG_MAX_UPLOAD_CONCURRENCY);
+                         NOVA_CONFIG_MAX_CONNECTIONS);
     if (config->storage.retry_deadline_seconds > NOVA_CONFIG_MAX_RETRY_DEADLINE)
         return nova_fail(NOVA_ECONFIG, "config '%s': key 'storage.retry_deadline' is longer than "
                          "a day", ctx->origin);

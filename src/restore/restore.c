@@ -314,7 +314,11 @@ static int ctx_new(restore_ctx **out, nova_repository *handle, const nova_chunk_
     ctx->repo = handle->repo;
     ctx->index = index;
     ctx->options = options;
-    ctx->threads = handle->threads ? handle->threads : 1;
+    /* a worker fetches a pack, then decrypts and writes it: on a cloud, where a fetch
+     * mostly waits, as many workers as connections keep the downloads going */
+    ctx->threads = handle->threads > handle->connections ? handle->threads : handle->connections;
+    if (ctx->threads == 0)
+        ctx->threads = 1;
     ctx->pid = getpid();
     ctx->euid = (uint32_t)geteuid();
     ctx->egid = (uint32_t)getegid();

@@ -186,7 +186,7 @@ static void backup_with_uploads(fixture *f, unsigned uploads, unsigned expect_ma
     slow_storage *slow = slow_down(f->repo);
     nova_backup_info *info = NULL;
 
-    f->repo->upload_concurrency = uploads;
+    f->repo->connections = uploads;
     assert_int_equal(bt_backup_with(f->repo, &(nova_backup_options)NOVA_BACKUP_OPTIONS_INIT,
                                     f->src, &info, NULL), 0);
     assert_int_equal(info->files_new, FILES);
@@ -213,7 +213,7 @@ static void test_failed_upload_among_parallel_ones(void **state)
     slow_storage *slow = slow_down(f->repo);
     nova_backup_info *info = NULL;
 
-    f->repo->upload_concurrency = 4;
+    f->repo->connections = 4;
     slow->fail_at = 9;
     assert_int_equal(bt_backup_with(f->repo, &(nova_backup_options)NOVA_BACKUP_OPTIONS_INIT,
                                     f->src, &info, NULL),

@@ -172,22 +172,22 @@ static void test_storage_knobs(void **state)
 {
     nova_config *c = parse_ok("{}");
     (void)state;
-    assert_int_equal(c->storage.upload_concurrency, 0); /* the backend's default */
+    assert_int_equal(c->storage.connections, 0); /* the backend's default */
     assert_int_equal(c->storage.retry_deadline_seconds, NOVA_CONFIG_DEFAULT_RETRY_DEADLINE);
     nova_config_free(c);
-    c = parse_ok("{\"storage\": {\"upload_concurrency\": 16, \"retry_deadline\": \"5m\"}}");
-    assert_int_equal(c->storage.upload_concurrency, 16);
+    c = parse_ok("{\"storage\": {\"connections\": 16, \"retry_deadline\": \"5m\"}}");
+    assert_int_equal(c->storage.connections, 16);
     assert_int_equal(c->storage.retry_deadline_seconds, 300);
     nova_config_free(c);
     c = parse_ok("{\"storage\": {\"retry_deadline\": 0}}");
     assert_int_equal(c->storage.retry_deadline_seconds, 0); /* no retries */
     nova_config_free(c);
-    expect_error("{\"storage\": {\"upload_concurrency\": 65}}",
-                 "key 'storage.upload_concurrency' must be 0");
-    expect_error("{\"storage\": {\"upload_concurrency\": -1}}",
-                 "key 'storage.upload_concurrency' must not be negative");
-    expect_error("{\"storage\": {\"upload_concurrency\": \"8\"}}",
-                 "key 'storage.upload_concurrency' must be an integer");
+    expect_error("{\"storage\": {\"connections\": 65}}",
+                 "key 'storage.connections' must be 0");
+    expect_error("{\"storage\": {\"connections\": -1}}",
+                 "key 'storage.connections' must not be negative");
+    expect_error("{\"storage\": {\"connections\": \"8\"}}",
+                 "key 'storage.connections' must be an integer");
     expect_error("{\"storage\": {\"retry_deadline\": \"soon\"}}",
                  "key 'storage.retry_deadline' is not a duration");
     expect_error("{\"storage\": {\"retry_deadline\": \"2d\"}}",
