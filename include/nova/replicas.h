@@ -52,7 +52,8 @@ typedef struct nova_copy_options {
     const char *const *backup_ids;  /* ids, unique prefixes or "latest"; none = every backup */
     size_t backup_id_count;
     const struct nova_config *config; /* completes cloud locations; may be NULL */
-    unsigned threads;               /* objects moved at once; 0 = 4 */
+    unsigned threads;               /* objects moved at once; 0 = the config's
+                                     * storage.connections, else 4 */
     nova_progress_cb progress;      /* may be NULL; phase NOVA_PHASE_COPY */
     void *payload;
 } nova_copy_options;
@@ -105,7 +106,8 @@ typedef struct nova_replicas_options {
     unsigned version;   /* NOVA_REPLICAS_OPTIONS_VERSION */
     int read_data;      /* status: also hash every pack (repair always does) */
     const struct nova_config *config; /* completes cloud locations; may be NULL */
-    unsigned threads;   /* objects read at once; 0 = 4 */
+    unsigned threads;   /* objects read at once; 0 = the config's storage.connections,
+                         * else 4 */
     nova_progress_cb progress; /* may be NULL; phase NOVA_PHASE_COPY */
     void *payload;
 } nova_replicas_options;

@@ -15,6 +15,7 @@
 #include "api/replicas_internal.h"
 
 #include "common/err.h"
+#include "nova/config.h"
 #include "primitives/crypto.h"
 
 #include <stdarg.h>
@@ -40,9 +41,13 @@ double replica_mono_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-unsigned replica_threads(unsigned requested)
+unsigned replica_threads(unsigned requested, const nova_config *config)
 {
-    return requested ? requested : REPLICA_DEFAULT_THREADS;
+    if (requested)
+        return requested;
+    if (config && config->storage.connections > 0)
+        return (unsigned)config->storage.connections;
+    return REPLICA_DEFAULT_THREADS;
 }
 
 int replica_wrap_error(int rc, const char *fmt, ...)

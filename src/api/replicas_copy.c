@@ -428,7 +428,7 @@ static void engine_init(copy_engine *e, nova_repo *source, const char *source_na
     replica_view_init(&e->src, source_name, source, 0);
     e->dst = target->storage;
     e->dst_name = target->name;
-    e->threads = replica_threads(o ? o->threads : 0);
+    e->threads = replica_threads(o ? o->threads : 0, o ? o->config : NULL);
     atomic_init(&e->packs_copied, 0);
     atomic_init(&e->packs_present, 0);
     atomic_init(&e->indexes_copied, 0);

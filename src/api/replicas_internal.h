@@ -77,8 +77,10 @@ int nova_replicas_repair_storages(const nova_replica_storage *target,
 #define REPLICA_DEFAULT_THREADS 4u
 #define REPLICA_NAME_SIZE (NOVA_STORAGE_NAME_MAX + 1)
 
-/* The worker count for a requested one (0 = REPLICA_DEFAULT_THREADS). */
-unsigned replica_threads(unsigned requested);
+/* The worker count for a requested one: 0 = the config's storage.connections when set,
+ * else REPLICA_DEFAULT_THREADS. */
+struct nova_config;
+unsigned replica_threads(unsigned requested, const struct nova_config *config);
 double replica_mono_seconds(void);
 /* Re-raises the last error of code rc with a prefix: "<prefix>: <detail>". */
 int replica_wrap_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

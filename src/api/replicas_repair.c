@@ -272,7 +272,7 @@ int nova_replicas_repair_storages(const nova_replica_storage *target,
     run.target_name = target->name;
     run.sources = sources;
     run.source_count = source_count;
-    run.threads = replica_threads(o ? o->threads : 0);
+    run.threads = replica_threads(o ? o->threads : 0, o ? o->config : NULL);
     replica_progress_init(&run.progress, o ? o->progress : NULL, o ? o->payload : NULL);
     pthread_mutex_init(&run.lock, NULL);
     rc = repair_open_keys(&run, target, passphrase);

@@ -507,7 +507,7 @@ int nova_replicas_status_storages(const nova_replica_storage *copies, size_t cou
     pthread_mutex_init(&run.lock, NULL);
     run.count = count;
     run.read_data = o ? o->read_data : 0;
-    run.threads = replica_threads(o ? o->threads : 0);
+    run.threads = replica_threads(o ? o->threads : 0, o ? o->config : NULL);
     replica_progress_init(&run.progress, o ? o->progress : NULL, o ? o->payload : NULL);
     rc = status_run_alloc(&run, count);
     for (size_t i = 0; rc == 0 && i < count; i++)
