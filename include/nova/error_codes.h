@@ -27,9 +27,10 @@ NOVA_ERROR(NOSPACE, -11, "BACKUP_002", "insufficient space",
            "free space on the repository's storage or run 'nova prune'")
 NOVA_ERROR(ACCESS, -12, "BACKUP_003", "access denied",
            "check the permissions or credentials for the object named")
-NOVA_ERROR(CREDENTIALS, -13, "BACKUP_001", "storage backend refused the credentials",
-           "check the access key and secret (or the SAS, account key or key file) for the "
-           "endpoint named; nova does not retry a refusal")
+NOVA_ERROR(REFUSED, -13, "BACKUP_001", "storage backend refused the request",
+           "check the credentials (access key and secret, SAS, account key or key file), "
+           "the bucket or container and the region for the endpoint named; nova does not "
+           "retry a refusal")
 NOVA_ERROR(BACKUP_NOT_FOUND, -20, "RECOVERY_001", "backup not found",
            "run 'nova list' to see the backups this repository holds")
 NOVA_ERROR(TIMEOUT, -21, "RECOVERY_002", "recovery timeout",

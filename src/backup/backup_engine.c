@@ -1,12 +1,14 @@
 /*
  * backup_engine.c -- the parallel pipeline of a backup (design in backup_engine.h).
  *
- * Locks (no function holds two of them at once, so there is no lock order to keep):
+ * Locks (one at a time, except that an uploader writing an index delta holds
+ * delta_mutex and then takes handle->index_lock to publish it; nothing takes them in the
+ * other order):
  *   engine->mutex       batch queue, completed list, windows and their chunk tasks,
  *                       input_closed, owners, the failure; workers wait on work_cond, the
  *                       walk on main_cond;
  *   engine->dedup_mutex the claimed-id set and compressed_size;
- *   handle->index_lock  the shared chunk index (lookups here, publication by the uploader);
+ *   handle->index_lock  the shared chunk index (lookups here, publication by uploaders);
  *   engine->up_mutex    the upload queue and the pool of pack buffers;
  *   engine->delta_mutex the index delta, its pack list and bytes_added (uploaders).
  * Invariants:

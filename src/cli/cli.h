@@ -30,8 +30,8 @@ typedef struct cli_globals {
     const char *config_path;
     const char *repo;
     const char *password_file;
-    const char *connections; /* overrides storage.connections */
-    const char *retry_deadline;     /* overrides storage.retry_deadline */
+    const char *connections;    /* overrides storage.connections */
+    const char *retry_deadline; /* overrides storage.retry_deadline */
     bool json;
     bool quiet;
     int verbose;

@@ -77,7 +77,7 @@ int cli_exit_code(int code)
     case NOVA_ENO_REPO:
     case NOVA_ELOCKED:
     case NOVA_EBACKEND:
-    case NOVA_ECREDENTIALS:
+    case NOVA_EREFUSED:
         return NOVA_EXIT_REPOSITORY;
     case NOVA_ECHECKSUM:
     case NOVA_ECORRUPT:
@@ -164,7 +164,9 @@ static int take_global(cli_globals *g, int argc, char **argv, int *i)
         }
         *value_out = argv[++*i];
     }
-    return check_overrides(g) < 0 ? -1 : 1;
+    if (value_out == &g->connections || value_out == &g->retry_deadline)
+        return check_overrides(g) < 0 ? -1 : 1;
+    return 1;
 }
 
 /* Consumes the global options before the command; returns the command's index, or -1

@@ -3,8 +3,8 @@
  * verify. The salt of each pack (from its trailer) is cached by pack number, so a pack's
  * tail is fetched once per reader.
  *
- * Trees come from a whole-pack cache (pack_cache.h): a walk costs a request per tree
- * pack instead of one per directory. Each blob is still authenticated on its own, so
+ * Trees come from a cache of whole tree packs (pack_cache.h): a walk costs two requests
+ * per tree pack instead of one per directory. Each blob is still authenticated on its own, so
  * damage elsewhere in the cached pack does not stop its other trees from being read.
  */
 #include "repo/repository.h"
@@ -93,23 +93,26 @@ static int salt_for(nova_repo_reader *r, uint32_t pack, const char *name)
     return fetch_salt(r, pack, name);
 }
 
-/* The stored bytes of the blob at loc: from the cached tree pack, or a ranged get. */
+/* The stored bytes of the blob at loc and its pack's salt: a tree from the tree-pack
+ * cache when its pack is small enough to hold, anything else with a ranged get. */
 static int fetch_stored(nova_repo_reader *r, const nova_chunk_location *loc, const char *name,
-                        const uint8_t **data, size_t *len)
+                        const uint8_t **data, size_t *len, const uint8_t **salt)
 {
     if (loc->type == NOVA_BLOB_TREE) {
-        NOVA_TRY(salt_for_number(r, loc->pack));
-        NOVA_TRY(nova_pack_cache_slice(&r->trees, r->repo->storage, loc->pack, name,
-                                       loc->offset, loc->length, data));
-        memcpy(r->salts[loc->pack].salt, r->trees.salt, NOVA_SALT_LEN);
-        r->salts[loc->pack].known = 1;
-        *len = loc->length;
-        return 0;
+        int held = nova_pack_cache_slice(&r->trees, r->repo->storage, loc->pack, name,
+                                         loc->offset, loc->length, data, salt);
+        if (held < 0)
+            return held;
+        if (held) {
+            *len = loc->length;
+            return 0;
+        }
     }
     NOVA_TRY(salt_for(r, loc->pack, name));
     NOVA_TRY(nova_storage_get(r->repo->storage, name, loc->offset, loc->length, &r->stored));
     *data = r->stored.data;
     *len = r->stored.len;
+    *salt = r->salts[loc->pack].salt;
     return 0;
 }
 
@@ -119,7 +122,7 @@ int nova_repo_reader_read(nova_repo_reader *r, const nova_id *id, nova_buf *out)
     char hex[NOVA_ID_HEX_LEN + 1];
     nova_chunk_location loc;
     nova_pack_entry entry;
-    const uint8_t *data = NULL;
+    const uint8_t *data = NULL, *salt = NULL;
     size_t len = 0;
 
     if (nova_chunk_index_lookup(r->index, id, &loc) != 1) {
@@ -127,14 +130,13 @@ int nova_repo_reader_read(nova_repo_reader *r, const nova_id *id, nova_buf *out)
         return nova_fail(NOVA_ENOTFOUND, "blob '%s' is in no index", hex);
     }
     nova_pack_storage_name(name, nova_chunk_index_pack_id(r->index, loc.pack));
-    NOVA_TRY(fetch_stored(r, &loc, name, &data, &len));
+    NOVA_TRY(fetch_stored(r, &loc, name, &data, &len, &salt));
     entry.id = *id;
     entry.offset = loc.offset;
     entry.length = loc.length;
     entry.raw_length = loc.raw_length;
     entry.type = loc.type;
-    return nova_pack_reader_open_blob(r->pack, out, r->salts[loc.pack].salt, &entry, data, len,
-                                      name);
+    return nova_pack_reader_open_blob(r->pack, out, salt, &entry, data, len, name);
 }
 
 void nova_repo_reader_free(nova_repo_reader *r)

@@ -315,8 +315,12 @@ static int ctx_new(restore_ctx **out, nova_repository *handle, const nova_chunk_
     ctx->index = index;
     ctx->options = options;
     /* a worker fetches a pack, then decrypts and writes it: on a cloud, where a fetch
-     * mostly waits, as many workers as connections keep the downloads going */
+     * mostly waits, as many workers as connections keep the downloads going; each holds
+     * up to two 4 MiB buffers, hence the cap */
     ctx->threads = handle->threads > handle->connections ? handle->threads : handle->connections;
+    if (ctx->threads > RESTORE_WORKERS_MAX)
+        ctx->threads = handle->threads > RESTORE_WORKERS_MAX ? handle->threads
+                                                              : RESTORE_WORKERS_MAX;
     if (ctx->threads == 0)
         ctx->threads = 1;
     ctx->pid = getpid();
@@ -614,6 +618,7 @@ static int run(restore_ctx *ctx, restore_worker *workers, const nova_snapshot *s
             restore_dir_note_inheritance(&ctx->dirs, 0, target_fd, &st, ctx->egid);
     }
     NOVA_TRY(restore_plan(ctx, main_worker, &snap->tree));
+    nova_pack_cache_clear(&main_worker->trees); /* the trees are decoded and kept */
     restore_dirs_freeze(&ctx->dirs);
 
     if (ctx->check_count > 0 && !atomic_load(&ctx->stop)) {

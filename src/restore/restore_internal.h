@@ -58,6 +58,7 @@
 #define RESTORE_DIRECT_MIN (32u * 1024u * 1024u)
 #define RESTORE_STAGE_SIZE (4u * 1024u * 1024u + 4096u) /* a default max chunk, unaligned */
 #define RESTORE_IO_THREADS 2u
+#define RESTORE_WORKERS_MAX 16u /* from storage.connections; more cores still count */
 #define RESTORE_DIRECT_ALIGN 4096u
 /* Deepest directory nesting a restore follows. */
 #define RESTORE_MAX_DEPTH 2048u
@@ -298,7 +299,7 @@ struct restore_worker {
     uint8_t salt[NOVA_SALT_LEN];
     nova_buf stored; /* the current window */
     nova_buf plain;  /* one blob's plaintext, or a chunk of an existing file */
-    nova_pack_cache trees; /* the pack of the last tree read (planning) */
+    nova_pack_cache trees; /* the tree packs read last (planning) */
     restore_io_job stage; /* the run of a direct file being staged; stage.buf NULL when none */
     pthread_t thread;
 };
@@ -307,9 +308,9 @@ int restore_worker_init(restore_worker *w, restore_ctx *ctx);
 void restore_worker_free(restore_worker *w);
 
 /* writer.c: one blob (a tree while planning) by id: looked up under the index lock,
- * fetched (a tree from the worker's whole-pack cache, anything else with a ranged get)
- * and opened (verified) into out. NOVA_ECORRUPT when the index does not name it, it is
- * not of the expected type or its pack is missing. */
+ * fetched (from the worker's tree-pack cache, or with a ranged get when its pack is too
+ * large to hold) and opened (verified) into out. NOVA_ECORRUPT when the index does not
+ * name it, it is not of the expected type or its pack is missing. */
 int restore_read_blob(restore_worker *w, const nova_id *id, nova_blob_type type, nova_buf *out,
                       const char *what);
 /* restore.c: nova_chunk_index_lookup under the handle's index lock. */

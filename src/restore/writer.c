@@ -530,19 +530,16 @@ static int fetch_window(restore_worker *w, const restore_window *win, const char
     return rc;
 }
 
-/* The stored bytes of the blob at loc, and its pack's salt: a tree from the whole-pack
- * cache, anything else with a ranged get. */
+/* The stored bytes of the blob at loc, and its pack's salt: from the tree-pack cache,
+ * or with a ranged get when the pack is too large to hold whole. */
 static int fetch_blob(restore_worker *w, const nova_chunk_location *loc, const char *name,
                       const uint8_t **stored, const uint8_t **salt)
 {
     nova_storage *storage = w->ctx->repo->storage;
-
-    if (loc->type == NOVA_BLOB_TREE) {
-        NOVA_TRY(nova_pack_cache_slice(&w->trees, storage, loc->pack, name, loc->offset,
-                                       loc->length, stored));
-        *salt = w->trees.salt;
-        return 0;
-    }
+    int held = nova_pack_cache_slice(&w->trees, storage, loc->pack, name, loc->offset,
+                                     loc->length, stored, salt);
+    if (held != 0)
+        return held < 0 ? held : 0;
     NOVA_TRY(pack_salt(w, loc->pack, name));
     NOVA_TRY(nova_storage_get(storage, name, loc->offset, loc->length, &w->stored));
     if (w->stored.len != loc->length)

@@ -1069,7 +1069,7 @@ static int status_error(const azure_storage *s, const nova_http_request *req,
     if (status == 401 || (status == 403 && (strcmp(code, "AuthenticationFailed") == 0 ||
                                             strcmp(code, "AuthorizationFailure") == 0 ||
                                             code[0] == '\0')))
-        return nova_fail(NOVA_ECREDENTIALS, "%s at %s: the service refused the credentials "
+        return nova_fail(NOVA_EREFUSED, "%s at %s: the service refused the credentials "
                          "(http %ld%s%s)", req->what, s->endpoint, status, code[0] ? " " : "",
                          code);
     if (call->conditional_create && (status == 409 || status == 412))
@@ -1578,13 +1578,20 @@ static int probe(azure_storage *s, int create)
                                    NULL, &marker);
         nova_buf_free(&marker);
     }
-    if (rc < 0 && rc != NOVA_EBACKEND && rc != NOVA_ECREDENTIALS && rc != NOVA_ENOMEM &&
+    if (rc < 0 && rc != NOVA_EBACKEND && rc != NOVA_EREFUSED && rc != NOVA_ENOMEM &&
         rc != NOVA_ENOTFOUND) {
+        /* the container answers but cannot be used: a transient failure stays one (it is
+         * retried; an answer that is not a listing counts, as it may come from a proxy
+         * in the way), missing permissions stay BACKUP_003, anything else (a bad
+         * request) will not change by waiting */
         const nova_error_detail *d = nova_error_last();
         char message[NOVA_ERROR_MESSAGE_MAX];
+        int code = nova_storage_error_transient(rc) ? NOVA_EBACKEND
+                   : rc == NOVA_EACCESS             ? NOVA_EACCESS
+                                                    : NOVA_EREFUSED;
         snprintf(message, sizeof(message), "%s", d->message);
-        rc = nova_fail(NOVA_EBACKEND, "azure container '%s' at %s is not usable: %s",
-                       s->container, s->endpoint, message);
+        rc = nova_fail(code, "azure container '%s' at %s is not usable: %s", s->container,
+                       s->endpoint, message);
     }
     nova_http_response_free(&resp);
     nova_buf_free(&query);

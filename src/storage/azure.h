@@ -14,8 +14,8 @@
  *   stat  Get Blob Properties.  list  List Blobs by prefix, page after page (each page is
  *   streamed to the callback).  del  Delete Blob.
  * Failures: no response or 5xx/429 -> NOVA_EBACKEND naming the endpoint; credentials the
- * service refuses (401, or 403 AuthenticationFailed/AuthorizationFailure) -> NOVA_EBACKEND
- * naming the endpoint; other 403 (e.g. a SAS without the permission) -> NOVA_EACCESS;
+ * service refuses (401, or 403 AuthenticationFailed/AuthorizationFailure) -> NOVA_EREFUSED
+ * (BACKUP_001, never retried) naming the endpoint; other 403 (e.g. a SAS without the permission) -> NOVA_EACCESS;
  * 400 Md5Mismatch (bytes damaged on the way) -> NOVA_EIO. Messages never hold the key, a
  * signature or a SAS token.
  * Thread-safe: one instance serves any number of threads (the HTTP client pools handles).
@@ -98,8 +98,9 @@ int nova_azure_connection_string_parse(nova_azure_options *out, const char *text
 /*
  * Opens the container: checks that the endpoint answers and accepts the credentials
  * (a one-entry List Blobs), creating the container when it is missing and o->create is
- * set. NOVA_EBACKEND (naming the endpoint) when it cannot be reached, refuses the
- * credentials or answers something else than a listing; NOVA_ENOTFOUND when the container
+ * set. NOVA_EBACKEND (naming the endpoint) when it cannot be reached; NOVA_EREFUSED when it
+ * refuses the credentials or answers something else than a listing; NOVA_EACCESS when the
+ * credentials lack the list permission; NOVA_ENOTFOUND when the container
  * does not exist and o->create is 0; NOVA_EINVALID or NOVA_ECONFIG for bad options.
  */
 int nova_storage_azure_open(nova_storage **out, const nova_azure_options *o);

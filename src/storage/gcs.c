@@ -422,7 +422,7 @@ static int gcs_send(gcs_storage *g, const gcs_request *r, nova_http_response *re
 }
 
 /* Maps an answer that is not a success to an error. Refused credentials (401/403) are
- * NOVA_EBACKEND naming the endpoint, as the storage contract asks. */
+ * NOVA_EREFUSED naming the endpoint (BACKUP_001, never retried). */
 static int gcs_answer_error(gcs_storage *g, const gcs_request *r,
                             const nova_http_response *response)
 {
@@ -430,10 +430,10 @@ static int gcs_answer_error(gcs_storage *g, const gcs_request *r,
 
     if (response->status == 401 || response->status == 403) {
         if (g->tokens)
-            return nova_fail(NOVA_ECREDENTIALS, "%s at %s: the server refused the credentials of "
+            return nova_fail(NOVA_EREFUSED, "%s at %s: the server refused the credentials of "
                              "service account '%s' (http %ld)", r->what, g->endpoint,
                              nova_gcs_token_account(g->tokens), response->status);
-        return nova_fail(NOVA_ECREDENTIALS, "%s at %s: access refused without credentials (http "
+        return nova_fail(NOVA_EREFUSED, "%s at %s: access refused without credentials (http "
                          "%ld); set GOOGLE_APPLICATION_CREDENTIALS or "
                          "storage.gcs.credentials_file", r->what, g->endpoint, response->status);
     }

@@ -35,9 +35,10 @@
  *         handed to the callback before the next page is asked for. Names that are not
  *         valid Nova names (written by something else) are skipped.
  *   del   DELETE .../o/NAME.
- * Errors: no answer from the endpoint, 5xx, 429, and refused credentials (401/403 from
- * the API after one fresh token, or a refusing token endpoint) are NOVA_EBACKEND
- * (BACKUP_001) naming the endpoint, never a key or a token; 404 is NOVA_ENOTFOUND.
+ * Errors: no answer from the endpoint, 5xx and 429 are NOVA_EBACKEND (transient); refused
+ * credentials (401/403 from the API after one fresh token, or a token endpoint's 4xx) are
+ * NOVA_EREFUSED (never retried); both are BACKUP_001 naming the endpoint, never a key or
+ * a token; 404 is NOVA_ENOTFOUND.
  * Thread-safe: the HTTP client keeps one connection per concurrent caller and the token
  * cache is shared under a mutex.
  */

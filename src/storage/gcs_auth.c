@@ -590,9 +590,12 @@ static int token_exchange(nova_gcs_token_source *s)
     }
     if (response.status != 200) {
         oauth_error_code(reason, sizeof(reason), &response.body);
-        /* a 4xx is a refusal (bad key, unknown account): retrying cannot help */
-        rc = nova_fail(response.status >= 400 && response.status < 500 ? NOVA_ECREDENTIALS
-                                                                         : NOVA_EBACKEND,
+        /* a 4xx is a refusal (bad key, unknown account): retrying cannot help; but 408
+         * and 429 (timeout, rate limit) are transient like a 5xx */
+        rc = nova_fail(response.status >= 400 && response.status < 500 &&
+                               response.status != 408 && response.status != 429
+                           ? NOVA_EREFUSED
+                           : NOVA_EBACKEND,
                        "gcs token endpoint '%s' refused the credentials of "
                        "service account '%s' (HTTP %ld%s)", shown, s->client_email,
                        response.status, reason);

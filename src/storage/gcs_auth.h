@@ -13,7 +13,8 @@
  *      it expires (refresh_early_seconds, at most half its lifetime), then fetched again.
  * Secrets (the private key, the assertion, the access token) never appear in error
  * messages or logs; the key's memory is wiped when freed. A refusal by the token endpoint
- * (4xx), or no answer from it, is NOVA_EBACKEND naming the token endpoint and the account.
+ * (a 4xx but 408 and 429) is NOVA_EREFUSED, no answer from it (or a 5xx, 408, 429)
+ * NOVA_EBACKEND; both name the token endpoint and the account.
  * A token source is thread-safe: one exchange at a time, every caller shares the result.
  */
 #ifndef NOVA_STORAGE_GCS_AUTH_H

@@ -169,9 +169,12 @@ static int replicate_del(nova_storage *s, const char *name)
 
 /* Failures after which another target may serve: the object is missing or cut short
  * there, or the target is unavailable. */
+/* A read may go on to the next target when this one lacks the object, holds a damaged
+ * copy, cannot be reached or refuses us (credentials that expired mid-run, say). */
 static int may_fall_back(int code)
 {
-    return code == NOVA_ENOTFOUND || code == NOVA_ECORRUPT || nova_storage_error_transient(code);
+    return code == NOVA_ENOTFOUND || code == NOVA_ECORRUPT || code == NOVA_EREFUSED ||
+           nova_storage_error_transient(code);
 }
 
 /* 1 and *id set when the object is named by the SHA-256 of its bytes. */
@@ -309,7 +312,7 @@ static int replicate_list(nova_storage *s, const char *prefix, nova_storage_list
         int rc = t->ops->list(t, prefix, probe_name, &probe);
         if (rc == 0 || probe.delivered)
             return rc; /* done, or stopped by the caller, or failed mid-way: say so as is */
-        if (!nova_storage_error_transient(rc))
+        if (!nova_storage_error_transient(rc) && rc != NOVA_EREFUSED)
             return raise_target(rs, i, rc, nova_error_last(), NULL);
         note_failure(&failure, i, rc);
     }

@@ -15,15 +15,16 @@
  *         NOVA_EEXISTS (for hash-named objects callers treat that as success).
  *   get   reads from the first target and falls back to the next one when the object is
  *         missing there (NOVA_ENOTFOUND), the target is unreachable (transient codes) or
- *         the range lies past the object's end (NOVA_ECORRUPT: a truncated copy). A
+ *         refuses us (NOVA_EREFUSED), or the range lies past the object's end
+ *         (NOVA_ECORRUPT: a truncated copy). A
  *         whole-object read of a hash-named object ("keys/", "index/", "snapshots/",
  *         "locks/", "data/") is verified against its name when there is another target
  *         to fall back to: a rotten copy is skipped. When every copy is rotten the first
  *         one's bytes are returned, so the caller reports the damage as it would for a
  *         single storage.
  *   stat  like get (first target, fall back on a missing object or an unreachable target).
- *   list  lists the first target; when it is unreachable before the first name was
- *         delivered, the next target is listed instead.
+ *   list  lists the first target; when it is unreachable or refuses us before the first
+ *         name was delivered, the next target is listed instead.
  *   del   deletes from every target (in parallel); NOVA_ENOTFOUND only when no target had
  *         the object.
  * A get whose bytes the caller later finds damaged (a ranged read of a rotten pack) can be

@@ -434,15 +434,15 @@ static int s3_fail(const s3_backend *b, const s3_call *call, const nova_http_res
     }
     nova_buf_free(&text);
     if (code[0] && code_in(code, refused))
-        return nova_fail(NOVA_ECREDENTIALS, "s3 endpoint %s refused the credentials for bucket '%s' "
+        return nova_fail(NOVA_EREFUSED, "s3 endpoint %s refused the credentials for bucket '%s' "
                          "(%s): check the access key id and secret", b->endpoint, b->bucket,
                          code);
     if (code[0] && code_in(code, misdirected))
-        return nova_fail(NOVA_EBACKEND, "s3 endpoint %s: bucket '%s' is not served here with "
+        return nova_fail(NOVA_EREFUSED, "s3 endpoint %s: bucket '%s' is not served here with "
                          "region '%s' (%s): check the region and endpoint", b->endpoint,
                          b->bucket, b->region, code);
     if (strcmp(code, "NoSuchBucket") == 0)
-        return nova_fail(NOVA_EBACKEND, "s3 endpoint %s: bucket '%s' does not exist",
+        return nova_fail(NOVA_EREFUSED, "s3 endpoint %s: bucket '%s' does not exist",
                          b->endpoint, b->bucket);
     rc = nova_http_status_error(&call->request, response);
     return rc == 0 ? nova_fail(NOVA_EIO, "%s: unexpected http %ld", call->what, response->status)
@@ -1357,10 +1357,11 @@ static int probe_bucket(const s3_backend *b, int create)
         rc = missing && create ? create_bucket(b, what) : s3_fail(b, &call, &response);
     }
     if (rc == NOVA_EACCESS || rc == NOVA_ENOTFOUND) {
-        /* No list permission or an odd server: the backend cannot work anyway. */
+        /* No list permission or an odd server: the backend cannot work, and waiting
+         * will not change that (so it is not a transient failure) */
         char message[NOVA_ERROR_MESSAGE_MAX];
         snprintf(message, sizeof(message), "%s", nova_error_last()->message);
-        rc = nova_fail(rc == NOVA_EACCESS ? NOVA_EACCESS : NOVA_EBACKEND, "%s", message);
+        rc = nova_fail(rc == NOVA_EACCESS ? NOVA_EACCESS : NOVA_EREFUSED, "%s", message);
     }
     nova_http_response_free(&response);
     nova_buf_free(&url);

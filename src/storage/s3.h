@@ -17,9 +17,10 @@
  *   list  ListObjectsV2, page by page (continuation tokens); each page is delivered to the
  *         callback before the next is asked for.
  *   del   HEAD then DELETE (S3 deletes silently; the contract wants NOVA_ENOTFOUND).
- * Errors: an unreachable endpoint, refused credentials (SignatureDoesNotMatch,
- * InvalidAccessKeyId, ...), a missing bucket or a wrong region are NOVA_EBACKEND naming the
- * endpoint and bucket, never a secret; other 403s are NOVA_EACCESS.
+ * Errors: an unreachable endpoint is NOVA_EBACKEND (transient); refused credentials
+ * (SignatureDoesNotMatch, InvalidAccessKeyId, ...), a missing bucket or a wrong region are
+ * NOVA_EREFUSED (BACKUP_001 too, but never retried); both name the endpoint and bucket,
+ * never a secret. Other 403s are NOVA_EACCESS.
  * Thread safety: one backend may be used from many threads at once.
  */
 #ifndef NOVA_STORAGE_S3_H
@@ -83,9 +84,9 @@ int nova_s3_location_parse(nova_s3_options *out, const char *location, const nov
 
 /*
  * Opens the backend. Copies everything it needs from `options`. Probes the bucket with one
- * listing request, so an unreachable endpoint or refused credentials fail here with
- * NOVA_EBACKEND; a missing bucket is created when options->create_bucket, else
- * NOVA_EBACKEND. The result is the raw backend: wrap it with nova_storage_retry_wrap for
+ * listing request, so an unreachable endpoint (NOVA_EBACKEND) or refused credentials
+ * (NOVA_EREFUSED) fail here; a missing bucket is created when options->create_bucket,
+ * else NOVA_EREFUSED. The result is the raw backend: wrap it with nova_storage_retry_wrap for
  * retries with backoff.
  */
 int nova_storage_s3_open(nova_storage **out, const nova_s3_options *options);

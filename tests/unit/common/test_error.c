@@ -16,8 +16,8 @@ static void test_user_codes_from_design(void **state)
 {
     (void)state;
     assert_string_equal(nova_error_user_code(NOVA_EBACKEND), "BACKUP_001");
-    assert_string_equal(nova_error_user_code(NOVA_ECREDENTIALS), "BACKUP_001");
-    assert_false(nova_storage_error_transient(NOVA_ECREDENTIALS));
+    assert_string_equal(nova_error_user_code(NOVA_EREFUSED), "BACKUP_001");
+    assert_false(nova_storage_error_transient(NOVA_EREFUSED));
     assert_string_equal(nova_error_user_code(NOVA_ENOSPACE), "BACKUP_002");
     assert_string_equal(nova_error_user_code(NOVA_EACCESS), "BACKUP_003");
     assert_string_equal(nova_error_user_code(NOVA_EBACKUP_NOT_FOUND), "RECOVERY_001");
@@ -47,7 +47,7 @@ static void test_table_is_complete_and_unique(void **state)
             assert_int_not_equal(codes[i], codes[j]);
             /* one alias: refused credentials are BACKUP_001 like an unreachable backend,
              * but a code of their own so that nobody retries them */
-            if (codes[i] == NOVA_EBACKEND && codes[j] == NOVA_ECREDENTIALS)
+            if (codes[i] == NOVA_EBACKEND && codes[j] == NOVA_EREFUSED)
                 continue;
             assert_string_not_equal(nova_error_user_code(codes[i]),
                                     nova_error_user_code(codes[j]));

@@ -660,17 +660,17 @@ static void test_scripted_credentials(void **state)
     assert_string_equal(entry_header(log, 3, "authorization"), "Bearer tok-2");
     json_decref(log);
 
-    /* Refused twice, or forbidden: NOVA_ECREDENTIALS (BACKUP_001) naming the endpoint,
+    /* Refused twice, or forbidden: NOVA_EREFUSED (BACKUP_001) naming the endpoint,
      * never the token. */
     snprintf(endpoint, sizeof(endpoint), "127.0.0.1:%d", f.server.port);
     add_rule(&f.server, "GET", "pre%2Fconfig$", 401, NULL, "{}");
     add_rule(&f.server, "GET", "pre%2Fconfig$", 401, NULL, "{}");
-    assert_int_equal(nova_storage_stat(f.s, "config", &info), NOVA_ECREDENTIALS);
+    assert_int_equal(nova_storage_stat(f.s, "config", &info), NOVA_EREFUSED);
     assert_contains(nova_error_last()->message, endpoint);
     assert_contains(nova_error_last()->message, "refused the credentials");
     assert_null(strstr(nova_error_last()->message, "tok-"));
     add_rule(&f.server, "DELETE", "pre%2Fconfig$", 403, NULL, "{}");
-    assert_int_equal(nova_storage_del(f.s, "config"), NOVA_ECREDENTIALS);
+    assert_int_equal(nova_storage_del(f.s, "config"), NOVA_EREFUSED);
     assert_contains(nova_error_last()->message, "nova-test@nova-test.iam.gserviceaccount.com");
     assert_null(strstr(nova_error_last()->message, "tok-"));
     scripted_close(&f);

@@ -544,7 +544,7 @@ static void test_token_wrong_key_is_refused(void **state)
         return;
     }
     assert_int_equal(nova_gcs_token_authorization(f.source, authorization, sizeof(authorization)),
-                     NOVA_ECREDENTIALS);
+                     NOVA_EREFUSED);
     snprintf(endpoint, sizeof(endpoint), "127.0.0.1:%d", f.server.port);
     assert_non_null(strstr(nova_error_last()->message, endpoint));
     assert_non_null(strstr(nova_error_last()->message, "invalid_grant"));
@@ -553,7 +553,7 @@ static void test_token_wrong_key_is_refused(void **state)
     assert_int_equal(gcs_token_server_count(&f.server, "refused"), 1);
     /* Nothing cached: the next call tries again. */
     assert_int_equal(nova_gcs_token_authorization(f.source, authorization, sizeof(authorization)),
-                     NOVA_ECREDENTIALS);
+                     NOVA_EREFUSED);
     assert_int_equal(nova_gcs_token_exchanges(f.source), 2);
     token_fixture_close(&f);
     free(pem);
@@ -655,11 +655,11 @@ static void test_token_request_bytes_and_bad_answers(void **state)
                      NOVA_EBACKEND);
     assert_non_null(strstr(nova_error_last()->message, "not JSON"));
     assert_int_equal(nova_gcs_token_authorization(source, authorization, sizeof(authorization)),
-                     NOVA_ECREDENTIALS); /* a refusal (4xx) is not retried */
+                     NOVA_EREFUSED); /* a refusal (4xx) is not retried */
     assert_non_null(strstr(nova_error_last()->message, "HTTP 401 unauthorized_client"));
     /* An error text that is not a plain OAuth2 code is not repeated. */
     assert_int_equal(nova_gcs_token_authorization(source, authorization, sizeof(authorization)),
-                     NOVA_ECREDENTIALS);
+                     NOVA_EREFUSED);
     assert_null(strstr(nova_error_last()->message, "Bad thing"));
     assert_int_equal(nova_gcs_token_authorization(source, authorization, sizeof(authorization)),
                      NOVA_EBACKEND);

@@ -460,7 +460,7 @@ static void test_scripted_get_checks(void **state)
     assert_memory_equal(out.data, "3456", 4);
     assert_int_equal(nova_storage_get(s, "gone", 0, NOVA_STORAGE_WHOLE, &out), NOVA_ENOTFOUND);
     assert_int_equal(nova_storage_get(s, "nobucket", 0, NOVA_STORAGE_WHOLE, &out),
-                     NOVA_EBACKEND);
+                     NOVA_EREFUSED); /* waiting will not bring the bucket back */
     assert_true(message_has("bucket 'bkt' does not exist"));
     assert_int_equal(nova_storage_get(s, "end", 10, NOVA_STORAGE_WHOLE, &out), 0);
     assert_int_equal(out.len, 0);
@@ -565,13 +565,13 @@ static void test_scripted_credentials_refused(void **state)
                                "{\"status\":403,\"body\":\"<Error><Code>AccessDenied</Code>"
                                "</Error>\"}]");
     scripted_options(&o, "");
-    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_ECREDENTIALS);
+    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EREFUSED);
     assert_null(s);
     assert_true(message_has(server.base_url));
     assert_true(message_has("refused the credentials"));
     assert_true(message_has("SignatureDoesNotMatch"));
     assert_false(message_has("SCRIPTSECRET"));
-    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_ECREDENTIALS);
+    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EREFUSED);
     assert_true(message_has("InvalidAccessKeyId"));
     assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EACCESS);
     assert_false(message_has("SCRIPTSECRET"));
@@ -585,7 +585,7 @@ static void test_scripted_credentials_refused(void **state)
                                "{\"method\":\"HEAD\",\"status\":403},"
                                "{\"method\":\"GET\",\"status\":403,\"body\":\"<Error><Code>"
                                "AccessDenied</Code></Error>\"}]");
-    assert_int_equal(nova_storage_stat(s, "config", &info), NOVA_ECREDENTIALS);
+    assert_int_equal(nova_storage_stat(s, "config", &info), NOVA_EREFUSED);
     assert_true(message_has("refused the credentials"));
     assert_int_equal(nova_storage_stat(s, "config", &info), NOVA_EACCESS);
     nova_storage_free(s);
@@ -623,7 +623,7 @@ static void test_scripted_missing_bucket(void **state)
     scripted_http_reset(&server);
     scripted_http_add(&server, missing);
     scripted_options(&o, "");
-    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EREFUSED);
     assert_true(message_has("bucket 'bkt' does not exist"));
 
     scripted_http_reset(&server);
@@ -1091,7 +1091,7 @@ static void test_live_wrong_secret(void **state)
     open_live(&o);
     free(o.secret_access_key);
     o.secret_access_key = strdup("WRONGSECRETVALUE");
-    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_ECREDENTIALS);
+    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EREFUSED);
     assert_true(message_has(live_endpoint));
     assert_true(message_has("refused the credentials"));
     assert_false(message_has("WRONGSECRETVALUE"));
@@ -1109,7 +1109,7 @@ static void test_live_missing_bucket(void **state)
     snprintf(bucket, sizeof(bucket), "new-%ld-%lu", (long)getpid(), ++live_serial);
     free(o.bucket);
     o.bucket = strdup(bucket);
-    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EBACKEND);
+    assert_int_equal(nova_storage_s3_open(&s, &o), NOVA_EREFUSED);
     assert_true(message_has("does not exist"));
     assert_true(message_has(live_endpoint));
     o.create_bucket = 1;

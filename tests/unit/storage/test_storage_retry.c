@@ -204,7 +204,7 @@ static void test_permanent_errors_not_retried(void **state)
     fixture *f = *state;
     const int permanent[] = {NOVA_ENOTFOUND, NOVA_EEXISTS, NOVA_EACCESS, NOVA_ENOSPACE,
                              NOVA_ECORRUPT,  NOVA_EINVALID, NOVA_ENOMEM,  NOVA_ECHECKSUM,
-                             NOVA_ECREDENTIALS};
+                             NOVA_EREFUSED};
     nova_object_info info;
 
     for (size_t i = 0; i < sizeof(permanent) / sizeof(permanent[0]); i++) {
@@ -319,7 +319,7 @@ static void test_retry_call_follows_the_policy(void **state)
     fixture *f = *state;
     nova_retry_options options = options_with(100, 100, 1000, 1000);
     const int flaky[] = {NOVA_EBACKEND, NOVA_ETIMEOUT, 0};
-    const int refused[] = {NOVA_ECREDENTIALS, 0};
+    const int refused[] = {NOVA_EREFUSED, 0};
     const int down[] = {NOVA_EBACKEND, NOVA_EBACKEND, NOVA_EBACKEND, NOVA_EBACKEND,
                         NOVA_EBACKEND, NOVA_EBACKEND};
     scripted_op op = {flaky, 3, 0};
@@ -330,7 +330,7 @@ static void test_retry_call_follows_the_policy(void **state)
     assert_int_equal(f->time.sleep_count, 2);
 
     op = (scripted_op){refused, 2, 0}; /* refused credentials: never again */
-    assert_int_equal(nova_retry_call(&options, run_scripted_op, &op), NOVA_ECREDENTIALS);
+    assert_int_equal(nova_retry_call(&options, run_scripted_op, &op), NOVA_EREFUSED);
     assert_int_equal(op.calls, 1);
 
     f->time.sleep_count = 0; /* 100 + 200 + 400 ms, then 800 would pass the deadline */
