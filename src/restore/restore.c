@@ -296,6 +296,8 @@ static void ctx_free(restore_ctx *ctx)
     for (unsigned i = 0; i < RESTORE_FD_STRIPES; i++)
         pthread_mutex_destroy(&ctx->fd_locks[i]);
     pthread_mutex_destroy(&ctx->report_lock);
+    pthread_mutex_destroy(&ctx->salt_lock);
+    free(ctx->salts);
     pthread_mutex_destroy(&ctx->phase_lock);
     pthread_cond_destroy(&ctx->phase_done);
     free(ctx);
@@ -332,6 +334,7 @@ static int ctx_new(restore_ctx **out, nova_repository *handle, const nova_chunk_
     for (unsigned i = 0; i < RESTORE_FD_STRIPES; i++)
         pthread_mutex_init(&ctx->fd_locks[i], NULL);
     pthread_mutex_init(&ctx->report_lock, NULL);
+    pthread_mutex_init(&ctx->salt_lock, NULL);
     pthread_mutex_init(&ctx->phase_lock, NULL);
     pthread_cond_init(&ctx->phase_done, NULL);
     rc = set_includes(ctx, options);

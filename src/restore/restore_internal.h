@@ -220,6 +220,11 @@ typedef struct restore_io {
 
 typedef struct restore_worker restore_worker;
 
+typedef struct restore_salt {
+    int known;
+    uint8_t salt[NOVA_SALT_LEN];
+} restore_salt;
+
 typedef struct restore_ctx {
     nova_repository *handle;
     nova_repo *repo;
@@ -280,6 +285,12 @@ typedef struct restore_ctx {
     char fatal_message[NOVA_ERROR_MESSAGE_MAX];
 
     restore_io io;
+
+    /* pack salts learned by any worker, by pack number (writer.c), so that each pack's
+     * trailer is fetched once whichever workers read its windows */
+    pthread_mutex_t salt_lock;
+    restore_salt *salts;
+    size_t salt_cap;
 
     /* the running phase (restore.c) */
     void (*phase_body)(restore_worker *w);

@@ -499,6 +499,43 @@ static void write_occurrence(restore_worker *w, const restore_occ *o, const uint
 }
 
 /* The salt of a pack, from its trailer (cached for the last pack seen). */
+/* Copies the salt of `pack` into out when some worker learned it; 1 then, else 0. */
+static int shared_salt(restore_ctx *ctx, uint32_t pack, uint8_t out[NOVA_SALT_LEN])
+{
+    int known = 0;
+    pthread_mutex_lock(&ctx->salt_lock);
+    if (pack < ctx->salt_cap && ctx->salts[pack].known) {
+        memcpy(out, ctx->salts[pack].salt, NOVA_SALT_LEN);
+        known = 1;
+    }
+    pthread_mutex_unlock(&ctx->salt_lock);
+    return known;
+}
+
+/* Shares a learned salt with the other workers (best effort: out of memory only means
+ * another worker fetches the trailer again). */
+static void share_salt(restore_ctx *ctx, uint32_t pack, const uint8_t salt[NOVA_SALT_LEN])
+{
+    pthread_mutex_lock(&ctx->salt_lock);
+    if (pack >= ctx->salt_cap) {
+        size_t cap = ctx->salt_cap ? ctx->salt_cap : 256;
+        restore_salt *grown;
+        while (cap <= pack)
+            cap *= 2;
+        grown = realloc(ctx->salts, cap * sizeof(*grown));
+        if (grown) {
+            memset(grown + ctx->salt_cap, 0, (cap - ctx->salt_cap) * sizeof(*grown));
+            ctx->salts = grown;
+            ctx->salt_cap = cap;
+        }
+    }
+    if (pack < ctx->salt_cap) {
+        memcpy(ctx->salts[pack].salt, salt, NOVA_SALT_LEN);
+        ctx->salts[pack].known = 1;
+    }
+    pthread_mutex_unlock(&ctx->salt_lock);
+}
+
 static int pack_salt(restore_worker *w, uint32_t pack, const char *name)
 {
     nova_object_info info;
@@ -508,12 +545,17 @@ static int pack_salt(restore_worker *w, uint32_t pack, const char *name)
 
     if (w->salt_pack == pack)
         return 0;
+    if (shared_salt(w->ctx, pack, w->salt)) {
+        w->salt_pack = pack;
+        return 0;
+    }
     NOVA_TRY(nova_storage_stat(storage, name, &info));
     start = info.size > NOVA_PACK_TRAILER_LEN ? info.size - NOVA_PACK_TRAILER_LEN : 0;
     NOVA_TRY(nova_storage_get(storage, name, start, (size_t)(info.size - start), &w->stored));
     NOVA_TRY(nova_pack_trailer_parse(&trailer, info.size, w->stored.data, w->stored.len, name));
     memcpy(w->salt, trailer.salt, NOVA_SALT_LEN);
     w->salt_pack = pack;
+    share_salt(w->ctx, pack, w->salt);
     return 0;
 }
 
