@@ -11,8 +11,6 @@
 #     the key;
 #   - the server stopped and restarted in the middle of a backup: the repository checks
 #     clean and the next backup succeeds and restores;
-#   - backup and restore throughput to the emulator next to a local repository, from this
-#     one run (NOVA_TEST_AZURE_BENCH_MB, default 32; 0 skips).
 # Prints "skip: ..." and exits 0 when the servers are not installed
 # (tests/servers/install.sh) or when this nova does not support azure: locations yet.
 set -euo pipefail
@@ -42,7 +40,6 @@ expect_exit() { # CODE CMD...
 }
 json() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); $1" || { cat "$tmp/out" >&2; fail "json check: $1"; }; }
 backup_id() { python3 -c "import json; print(json.load(open('$tmp/out'))['backup_id'])"; }
-now() { date +%s.%N; }
 unset NOVA_REPOSITORY NOVA_PASSWORD AZURE_STORAGE_CONNECTION_STRING AZURE_STORAGE_ACCOUNT \
   AZURE_STORAGE_KEY AZURE_STORAGE_SAS_TOKEN || true
 
@@ -199,31 +196,5 @@ restores_identical "$id_after" "$tmp/state-after"
 expect_exit 0 "$NOVA" --json check --read-data
 json "assert d['status']=='ok', d['errors']"
 ok
-
-# ---- throughput: the same data to the emulator and to a local repository, one run
-mb=${NOVA_TEST_AZURE_BENCH_MB:-32}
-if [ "$mb" -gt 0 ]; then
-  bench=$tmp/bench; mkdir -p "$bench"
-  head -c $((mb * 1000000 * 3 / 4)) /dev/urandom >"$bench/random.bin"
-  for i in $(seq 1 200); do printf '{"n": %d, "pad": "%0200d"}\n' "$i" 0 >"$bench/j$i.json"; done
-  head -c $((mb * 1000000 / 4)) /dev/zero >"$bench/zeros.bin"
-  size=$(du -sb "$bench" | cut -f1)
-  rate() { python3 -c "import sys; print('%.1f' % ($size / 1e6 / float(sys.argv[1])))" "$1"; }
-  measure() { # LABEL REPO
-    "$NOVA" --repo "$2" init --kdf-cost 10 >/dev/null || fail "bench init $2"
-    local t0 t1 t2
-    t0=$(now); "$NOVA" --repo "$2" backup --strategy full "$bench" >/dev/null || fail "bench backup $2"
-    t1=$(now); "$NOVA" --repo "$2" restore latest --target "$tmp/bench-restore-$1" >/dev/null || fail "bench restore $2"
-    t2=$(now)
-    diff -r "$bench" "$tmp/bench-restore-$1$bench" >/dev/null || fail "bench restore $2 differs"
-    local b r
-    b=$(python3 -c "print($t1 - $t0)"); r=$(python3 -c "print($t2 - $t1)")
-    printf 'throughput %-6s %6.1f MB: backup %6.2f s = %s MB/s, restore %6.2f s = %s MB/s\n' \
-      "$1" "$(python3 -c "print($size/1e6)")" "$b" "$(rate "$b")" "$r" "$(rate "$r")"
-  }
-  measure local "$tmp/bench-local"
-  measure azure "azure:nova-bench/r1"
-  ok
-fi
 
 echo "$passed passed, 0 failed"

@@ -14,9 +14,6 @@
 #   - the emulator killed (SIGKILL) and restarted in the middle of a backup: the repository
 #     checks clean and the next backup succeeds and restores (gcs-emulator.js records every
 #     finished upload before answering, so nothing acknowledged is lost);
-#   - backup and restore throughput to the emulator next to a local repository, one run
-#     (NOVA_TEST_GCS_BENCH_MB, default 32; 0 skips; NOVA_TEST_GCS_BENCH_DIR backs up that
-#     directory instead of generated data).
 # Prints "skip: ..." and exits 0 when the servers are not installed (tests/servers/install.sh)
 # or when this nova does not support gcs: locations yet.
 set -euo pipefail
@@ -47,7 +44,6 @@ expect_exit() { # CODE CMD...
 }
 json() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); $1" || { cat "$tmp/out" >&2; fail "json check: $1"; }; }
 backup_id() { python3 -c "import json; print(json.load(open('$tmp/out'))['backup_id'])"; }
-now() { date +%s.%N; }
 token_count() { curl -s "${NOVA_TEST_GCS_TOKEN_URI%/token}/count" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 unset NOVA_REPOSITORY NOVA_PASSWORD NOVA_CONFIG GOOGLE_APPLICATION_CREDENTIALS \
   STORAGE_EMULATOR_HOST || true
@@ -232,37 +228,5 @@ restores_identical "$id_after" "$tmp/state-after"
 expect_exit 0 "$NOVA" --json check --read-data
 json "assert d['status']=='ok', d['errors']"
 ok
-
-# ---- throughput: the same data to the emulator and to a local repository, one run
-mb=${NOVA_TEST_GCS_BENCH_MB:-32}
-if [ -n "${NOVA_TEST_GCS_BENCH_DIR:-}" ] || [ "$mb" -gt 0 ]; then
-  if [ -n "${NOVA_TEST_GCS_BENCH_DIR:-}" ]; then
-    bench=$(cd "$NOVA_TEST_GCS_BENCH_DIR" && pwd -P)
-  else
-    bench=$tmp/bench; mkdir -p "$bench"
-    head -c $((mb * 1000000 * 3 / 4)) /dev/urandom >"$bench/random.bin"
-    for i in $(seq 1 200); do printf '{"n": %d, "pad": "%0200d"}\n' "$i" 0 >"$bench/j$i.json"; done
-    head -c $((mb * 1000000 / 4)) /dev/zero >"$bench/zeros.bin"
-  fi
-  size=$(du -sb --apparent-size "$bench" | cut -f1)
-  rate() { python3 -c "import sys; print('%.1f' % ($size / 1e6 / float(sys.argv[1])))" "$1"; }
-  measure() { # LABEL REPO
-    "$NOVA" --repo "$2" init --kdf-cost 10 >/dev/null || fail "bench init $2"
-    local t0 t1 t2
-    t0=$(now); "$NOVA" --repo "$2" backup --strategy full "$bench" >/dev/null || fail "bench backup $2"
-    t1=$(now); "$NOVA" --repo "$2" restore latest --target "$tmp/bench-restore-$1" >/dev/null || fail "bench restore $2"
-    t2=$(now)
-    diff -r "$bench" "$tmp/bench-restore-$1$bench" >/dev/null || fail "bench restore $2 differs"
-    rm -rf "$tmp/bench-restore-$1"
-    local b r
-    b=$(python3 -c "print($t1 - $t0)"); r=$(python3 -c "print($t2 - $t1)")
-    printf 'throughput %-6s %7.1f MB: backup %6.2f s = %s MB/s, restore %6.2f s = %s MB/s\n' \
-      "$1" "$(python3 -c "print($size/1e6)")" "$b" "$(rate "$b")" "$r" "$(rate "$r")"
-  }
-  measure local "$tmp/bench-local"
-  rm -rf "$tmp/bench-local"
-  measure gcs "gcs:nova-bench/r1"
-  ok
-fi
 
 echo "$passed passed, 0 failed"

@@ -12,10 +12,7 @@
 #   - a wrong secret is refused with BACKUP_001 (exit 5) naming the endpoint, never the
 #     secret; so is an endpoint where nothing listens;
 #   - the server killed (SIGKILL) and restarted in the middle of a backup: the repository
-#     checks clean and the next backup succeeds and restores;
-#   - backup and restore throughput to s3rver next to a local repository, from this one
-#     run (NOVA_TEST_S3_BENCH_MB, default 32; 0 skips; NOVA_TEST_S3_BENCH_DIR backs up that
-#     directory instead of generated data).
+#     checks clean and the next backup succeeds and restores.
 # Prints "skip: ..." and exits 0 when the servers are not installed
 # (tests/servers/install.sh) or when this nova does not support s3: locations yet.
 set -euo pipefail
@@ -46,7 +43,6 @@ expect_exit() { # CODE CMD...
 }
 json() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); $1" || { cat "$tmp/out" >&2; fail "json check: $1"; }; }
 backup_id() { python3 -c "import json; print(json.load(open('$tmp/out'))['backup_id'])"; }
-now() { date +%s.%N; }
 unset NOVA_REPOSITORY NOVA_PASSWORD NOVA_CONFIG AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
   AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 \
   AWS_CA_BUNDLE NOVA_S3_ADDRESSING || true
@@ -54,7 +50,7 @@ unset NOVA_REPOSITORY NOVA_PASSWORD NOVA_CONFIG AWS_ACCESS_KEY_ID AWS_SECRET_ACC
 start_server() { # [PORT] -- same data directory every time
   local env
   env=$(bash "$servers/start-s3.sh" --dir "$tmp/s3rver" ${1:+--port "$1"} \
-        --bucket nova-e2e --bucket nova-bench) || fail "start s3rver"
+        --bucket nova-e2e) || fail "start s3rver"
   eval "$env"
   server_pid=$NOVA_TEST_S3_PID
 }
@@ -251,37 +247,5 @@ restores_identical "$id_after" "$tmp/state-after"
 expect_exit 0 "$NOVA" --json check --read-data
 json "assert d['status']=='ok', d['errors']"
 ok
-
-# ---- throughput: the same data to s3rver and to a local repository, one run
-mb=${NOVA_TEST_S3_BENCH_MB:-32}
-if [ -n "${NOVA_TEST_S3_BENCH_DIR:-}" ] || [ "$mb" -gt 0 ]; then
-  if [ -n "${NOVA_TEST_S3_BENCH_DIR:-}" ]; then
-    bench=$(cd "$NOVA_TEST_S3_BENCH_DIR" && pwd -P)
-  else
-    bench=$tmp/bench; mkdir -p "$bench"
-    head -c $((mb * 1000000 * 3 / 4)) /dev/urandom >"$bench/random.bin"
-    for i in $(seq 1 200); do printf '{"n": %d, "pad": "%0200d"}\n' "$i" 0 >"$bench/j$i.json"; done
-    head -c $((mb * 1000000 / 4)) /dev/zero >"$bench/zeros.bin"
-  fi
-  size=$(du -sb --apparent-size "$bench" | cut -f1)
-  rate() { python3 -c "import sys; print('%.1f' % ($size / 1e6 / float(sys.argv[1])))" "$1"; }
-  measure() { # LABEL REPO
-    "$NOVA" --repo "$2" init --kdf-cost 10 >/dev/null || fail "bench init $2"
-    local t0 t1 t2
-    t0=$(now); "$NOVA" --repo "$2" backup --strategy full "$bench" >/dev/null || fail "bench backup $2"
-    t1=$(now); "$NOVA" --repo "$2" restore latest --target "$tmp/bench-restore-$1" >/dev/null || fail "bench restore $2"
-    t2=$(now)
-    diff -r "$bench" "$tmp/bench-restore-$1$bench" >/dev/null || fail "bench restore $2 differs"
-    rm -rf "$tmp/bench-restore-$1"
-    local b r
-    b=$(python3 -c "print($t1 - $t0)"); r=$(python3 -c "print($t2 - $t1)")
-    printf 'throughput %-6s %7.1f MB: backup %6.2f s = %s MB/s, restore %6.2f s = %s MB/s\n' \
-      "$1" "$(python3 -c "print($size/1e6)")" "$b" "$(rate "$b")" "$r" "$(rate "$r")"
-  }
-  measure local "$tmp/bench-local"
-  rm -rf "$tmp/bench-local"
-  measure s3 "s3:$endpoint/nova-bench/r1"
-  ok
-fi
 
 echo "$passed passed, 0 failed"
