@@ -17,13 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 passed=0
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { passed=$((passed + 1)); }
-expect_exit() { # CODE CMD...
-  local want=$1; shift
-  set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
-  [ "$got" -eq "$want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $got, want $want"; }
-}
+. "$(dirname "$0")/lib.sh"
 # json FILE EXPR: evaluates a Python expression over the parsed object `d`.
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(v)' "$1" "$2"; }
 json_true() { [ "$(json "$1" "$2")" = True ] || { cat "$1" >&2; fail "json: $2"; }; }

@@ -8,7 +8,7 @@ NOVA=${NOVA:?path to the nova binary}
 tmp=$(mktemp -d "${NOVA_TEST_TMP:-/tmp}/e2e-backup-crash.XXXXXX" 2>/dev/null || mktemp -d)
 tmp=$(cd "$tmp" && pwd)
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
 rounds=${NOVA_CRASH_ROUNDS:-$([ "${NOVA_TEST_LONG:-0}" = 1 ] && echo 50 || echo 5)}
 passed=0
 

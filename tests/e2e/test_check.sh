@@ -10,14 +10,7 @@ tmp=$(mktemp -d "${NOVA_TEST_TMP:-/tmp}/e2e-check.XXXXXX" 2>/dev/null || mktemp 
 tmp=$(cd "$tmp" && pwd -P)
 trap 'rm -rf "$tmp"' EXIT
 passed=0
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { passed=$((passed + 1)); }
-expect_exit() { # CODE CMD...
-  local want=$1; shift
-  set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
-  [ "$got" -eq "$want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $got, want $want"; }
-}
-json() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); $1" || { cat "$tmp/out" >&2; fail "json check: $1"; }; }
+. "$(dirname "$0")/lib.sh"
 flip() { # FILE OFFSET (negative: from the end)
   python3 - "$1" "$2" <<'EOF'
 import os, sys

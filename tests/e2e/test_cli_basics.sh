@@ -6,12 +6,7 @@ set -euo pipefail
 NOVA=${NOVA:?path to the nova binary}
 tmp=$(mktemp -d "${NOVA_TEST_TMP:-/tmp}/e2e-cli.XXXXXX" 2>/dev/null || mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_exit() { # CODE CMD...
-  local want=$1; shift
-  set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
-  [ "$got" -eq "$want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $got, want $want"; }
-}
+. "$(dirname "$0")/lib.sh"
 
 expect_exit 0 "$NOVA" --version
 grep -q '^nova [0-9]' "$tmp/out" || fail "--version output"

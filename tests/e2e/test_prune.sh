@@ -14,16 +14,8 @@ bg=""
 cleanup() { [ -z "$bg" ] || { kill -CONT "$bg" 2>/dev/null || true; kill -9 "$bg" 2>/dev/null || true; }; rm -rf "$tmp"; }
 trap cleanup EXIT
 passed=0
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { passed=$((passed + 1)); }
-expect_exit() { # CODE CMD...
-  local want=$1; shift
-  set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
-  [ "$got" -eq "$want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $got, want $want"; }
-}
-json() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); $1" || { cat "$tmp/out" >&2; fail "json check: $1"; }; }
+. "$(dirname "$0")/lib.sh"
 listing() { (cd "$1" && find . -type f ! -path './locks/*' | sort); }
-backup_id() { python3 -c "import json; print(json.load(open('$tmp/out'))['backup_id'])"; }
 unset NOVA_PASSWORD NOVA_NEW_PASSWORD NOVA_REPOSITORY || true
 export NOVA_PASSWORD=prune-secret
 

@@ -30,15 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 passed=0
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { passed=$((passed + 1)); }
-expect_exit() { # CODE CMD...
-  local want=$1; shift
-  set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
-  [ "$got" -eq "$want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $got, want $want"; }
-}
-json() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); $1" || { cat "$tmp/out" >&2; fail "json check: $1"; }; }
-backup_id() { python3 -c "import json; print(json.load(open('$tmp/out'))['backup_id'])"; }
+. "$(dirname "$0")/lib.sh"
 flip_byte() { # FILE OFFSET
   python3 -c "
 import sys

@@ -10,13 +10,7 @@ NOVA=${NOVA:?path to the nova binary}
 tmp=$(mktemp -d "${NOVA_TEST_TMP:-/tmp}/e2e-restore.XXXXXX" 2>/dev/null || mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { passed=$((passed + 1)); }
-expect_exit() { # CODE CMD...
-  local want=$1; shift
-  set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
-  [ "$got" -eq "$want" ] || { cat "$tmp/out" "$tmp/err" >&2; fail "'$*' exited $got, want $want"; }
-}
+. "$(dirname "$0")/lib.sh"
 json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$tmp/out" "$1"; }
 # type, mode, owner, size (non-dirs), mtime (ns) and symlink target of every entry, relative
 meta() {

@@ -17,7 +17,7 @@ export NOVA_PASSWORD=safety-secret NOVA_REPOSITORY=$tmp/repo
 rounds=${NOVA_TEST_KILL_ROUNDS:-4}
 [ "${NOVA_TEST_LONG:-0}" = 1 ] && rounds=50
 passed=0
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
 ok() { passed=$((passed + 1)); echo "ok - $*"; }
 
 # A source tree of many small JSON files and a few larger ones (deterministic).
