@@ -153,12 +153,13 @@ static int prepare_target(copy_engine *e)
             rc = nova_storage_put(e->dst, NOVA_REPO_CONFIG_NAME, mine.data, mine.len);
         if (rc == 0)
             atomic_fetch_add(&e->bytes_copied, mine.len);
-        if (rc == NOVA_EEXISTS) /* another copy got there first: it must be ours */
+        if (rc == NOVA_EEXISTS) { /* another copy got there first: it must be ours */
             rc = nova_storage_get(e->dst, NOVA_REPO_CONFIG_NAME, 0, NOVA_STORAGE_WHOLE, &theirs);
-        else if (rc < 0)
-            rc = replica_wrap_error(rc, "unable to create the replica '%s'", e->dst_name);
-        else
+        } else {
+            if (rc < 0)
+                rc = replica_wrap_error(rc, "unable to create the replica '%s'", e->dst_name);
             goto out;
+        }
     }
     if (rc < 0) {
         rc = replica_wrap_error(rc, "unable to read the config of '%s'", e->dst_name);

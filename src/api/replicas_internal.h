@@ -259,6 +259,7 @@ typedef struct replica_view {
     size_t file_count;
     replica_pack_meta *metas; /* by chunk-index pack number */
     size_t meta_count;
+    uint64_t objects_hashed, bytes_hashed; /* index files read whole and hashed */
 } replica_view;
 
 /* Reports a damaged object; returns 0 to go on, negative to stop. */

@@ -274,6 +274,10 @@ static int status_read_copy(status_copy *c, const nova_replica_storage *where)
     replica_view_init(&c->view, where->name, repo, 1);
     NOVA_TRY(replica_view_list(&c->view));
     NOVA_TRY(replica_view_load_indexes(&c->view, status_problem, c));
+    pthread_mutex_lock(&c->run->lock);
+    c->run->report->objects_read += c->view.objects_hashed;
+    c->run->report->bytes_read += c->view.bytes_hashed;
+    pthread_mutex_unlock(&c->run->lock);
     NOVA_TRY(status_hash_objects(c));
     return status_read_snapshots(c);
 }

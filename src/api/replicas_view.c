@@ -147,6 +147,8 @@ static int load_index_file(replica_view *v, size_t number, nova_buf *bytes)
 
     replica_object_name(name, REPLICA_INDEX, id);
     NOVA_TRY(replica_read_verified(v->repo->storage, v->name, REPLICA_INDEX, id, bytes));
+    v->objects_hashed++;
+    v->bytes_hashed += bytes->len;
     rc = nova_index_open(&file, v->repo->keys.enc, bytes->data, bytes->len, name);
     if (rc < 0)
         return replica_wrap_error(rc, "index file '%s' in '%s'", name, v->name);

@@ -243,6 +243,15 @@ static void test_copy_subset(void **state)
     for (size_t k = 0; k < 3; k++)
         assert_int_equal(state_of(report, primary, k, 0), NOVA_REPLICA_COMPLETE);
     assert_int_equal(report->copies[1].complete, 1);
+    /* with --read-data every key slot, index file, snapshot and pack of each copy was read
+     * whole and hashed, and counted */
+    {
+        size_t objects = 0;
+        for (maint_repo *r = primary; r; r = r == primary ? replica : NULL)
+            objects += maint_repo_count(r, "keys/") + maint_repo_count(r, "index/") +
+                       maint_repo_count(r, "snapshots/") + maint_repo_count(r, "data/");
+        assert_int_equal(report->objects_read, objects);
+    }
     nova_replicas_report_free(report);
 
     /* the rest later, by id prefix through the public call */
