@@ -12,7 +12,7 @@
 #   - the server stopped and restarted in the middle of a backup: the repository checks
 #     clean and the next backup succeeds and restores;
 # Prints "skip: ..." and exits 0 when the servers are not installed
-# (tests/servers/install.sh) or when this nova does not support azure: locations yet.
+# (tests/servers/install.sh).
 set -euo pipefail
 NOVA=${NOVA:?path to the nova binary}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,6 +32,7 @@ cleanup() {
 trap cleanup EXIT
 passed=0
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_cloud.sh"
 unset NOVA_REPOSITORY NOVA_PASSWORD AZURE_STORAGE_CONNECTION_STRING AZURE_STORAGE_ACCOUNT \
   AZURE_STORAGE_KEY AZURE_STORAGE_SAS_TOKEN || true
 
@@ -54,55 +55,11 @@ if [ -x "$unit" ]; then
   ok
 fi
 
-# ---- init (or skip when this nova has no azure: locations yet)
+# ---- init, the three strategies, list, restore, check --read-data (lib_cloud.sh)
 repo=azure:nova-e2e/hosts/h1
-set +e; "$NOVA" --repo "$repo" init --kdf-cost 10 >"$tmp/out" 2>"$tmp/err"; rc=$?; set -e
-if [ "$rc" -ne 0 ] && grep -q "supports local directories only" "$tmp/err"; then
-  echo "skip: this nova supports local directories only (azure: locations are not wired yet)"
-  exit 0
-fi
-[ "$rc" -eq 0 ] || { cat "$tmp/out" "$tmp/err" >&2; fail "init at $repo exited $rc"; }
-expect_exit 1 "$NOVA" --repo "$repo" init --kdf-cost 10  # a repository is there already
-ok
-
-# ---- three strategies, list, restore
-src=$tmp/src
-mkdir -p "$src/layers/core" "$src/layers/episodic"
-for i in $(seq 1 40); do printf '{"memory": %d, "text": "layer entry %d"}\n' "$i" "$i" >"$src/layers/core/m$i.json"; done
-head -c 3000000 /dev/urandom >"$src/layers/episodic/blob.bin"
-head -c 9000000 /dev/zero >"$src/layers/zeros.bin"
+cloud_init "$repo"
 export NOVA_REPOSITORY=$repo
-expect_exit 0 "$NOVA" --json backup --strategy full "$src"
-json "assert d['strategy'].lower()=='full' and d['status'].lower()=='completed', d"
-id_full=$(backup_id); cp -a "$src" "$tmp/state-full"
-printf '{"memory": 1, "text": "changed"}\n' >"$src/layers/core/m1.json"
-head -c 500000 /dev/urandom >"$src/layers/episodic/new.bin"
-expect_exit 0 "$NOVA" --json backup --strategy incremental "$src"
-json "assert d['strategy'].lower()=='incremental' and d['files_unchanged']>0, d"
-id_inc=$(backup_id); cp -a "$src" "$tmp/state-inc"
-rm "$src/layers/core/m2.json"
-printf '{"memory": 3, "text": "changed again"}\n' >"$src/layers/core/m3.json"
-expect_exit 0 "$NOVA" --json backup --strategy differential "$src"
-json "assert d['strategy'].lower()=='differential' and d['parent_backup_id']=='$id_full', d"
-id_diff=$(backup_id); cp -a "$src" "$tmp/state-diff"
-ok
-expect_exit 0 "$NOVA" --json list
-json "ids=[b['backup_id'] for b in d]; assert set(ids)=={'$id_full','$id_inc','$id_diff'}, ids"
-ok
-
-restores_identical() { # ID STATE
-  rm -rf "$tmp/target"
-  "$NOVA" restore "$1" --target "$tmp/target" >/dev/null 2>"$tmp/restore.err" \
-    || { cat "$tmp/restore.err" >&2; fail "restore of $1"; }
-  diff -r "$2" "$tmp/target$src" >/dev/null || fail "backup $1 restores different bytes"
-}
-restores_identical "$id_full" "$tmp/state-full"
-restores_identical "$id_inc" "$tmp/state-inc"
-restores_identical "$id_diff" "$tmp/state-diff"
-ok
-expect_exit 0 "$NOVA" --json check --read-data
-json "assert d['status']=='ok', d['errors']"
-ok
+cloud_three_backups
 
 # ---- an independent client lists what Nova wrote (rclone through an account SAS URL)
 account_sas() { # PERMISSIONS: an account SAS token for the emulator's account
@@ -134,7 +91,7 @@ if command -v rclone >/dev/null; then
   echo "rclone sees $(wc -l <"$tmp/rclone.lst") objects"
   ok
 else
-  echo "note: rclone is not installed; the independent listing was not checked (apt-get install rclone)"
+  fail "rclone is not installed: no independent client to list what nova wrote (scripts/install-deps.sh installs it)"
 fi
 
 # ---- a wrong key: BACKUP_001 (exit 5) naming the endpoint, never the key

@@ -186,32 +186,28 @@ if [ "$have_s3" = 1 ]; then
 EOF
   multi_s3=s3:$NOVA_TEST_S3_ENDPOINT/nova-multi
   expect_exit 0 "$NOVA" --config "$tmp/multi.json" init --kdf-cost 10
-  set +e; "$NOVA" --repo "$multi_s3" list >/dev/null 2>&1; s3_has_repo=$?; set -e
-  if [ "$s3_has_repo" -ne 0 ]; then
-    echo "skip: this nova opens only the first storage target of a config (config targets are not wired yet)"
-  else
-    expect_exit 0 "$NOVA" --config "$tmp/multi.json" --json backup "$src"
-    id_multi=$(backup_id)
-    restores_identical "$multi_local" "$id_multi" "$tmp/state2"
-    restores_identical "$multi_s3" "$id_multi" "$tmp/state2"
-    expect_exit 0 "$NOVA" --config "$tmp/multi.json" --json replicas status --read-data
-    json "assert d['status']=='ok' and len(d['copies'])==2 and d['backups'][0]['complete_copies']==2, d"
-    # a second backup, then the local target alone answers for the pair when read
-    printf 'more\n' >"$src/layers/core/extra.json"
-    expect_exit 0 "$NOVA" --config "$tmp/multi.json" --json backup --strategy incremental "$src"
-    expect_exit 0 "$NOVA" --repo "$multi_s3" --json list
-    json "assert len(d)==2, d"
-    # a target that is not a replica of the others is refused at open
-    cat >"$tmp/mixed.json" <<EOF
+  expect_exit 0 "$NOVA" --repo "$multi_s3" list # init made the repository on every target
+  expect_exit 0 "$NOVA" --config "$tmp/multi.json" --json backup "$src"
+  id_multi=$(backup_id)
+  restores_identical "$multi_local" "$id_multi" "$tmp/state2"
+  restores_identical "$multi_s3" "$id_multi" "$tmp/state2"
+  expect_exit 0 "$NOVA" --config "$tmp/multi.json" --json replicas status --read-data
+  json "assert d['status']=='ok' and len(d['copies'])==2 and d['backups'][0]['complete_copies']==2, d"
+  # a second backup, then the local target alone answers for the pair when read
+  printf 'more\n' >"$src/layers/core/extra.json"
+  expect_exit 0 "$NOVA" --config "$tmp/multi.json" --json backup --strategy incremental "$src"
+  expect_exit 0 "$NOVA" --repo "$multi_s3" --json list
+  json "assert len(d)==2, d"
+  # a target that is not a replica of the others is refused at open
+  cat >"$tmp/mixed.json" <<EOF
 {"storage": {"local_path": "$other",
-             "s3": {"bucket": "nova-multi", "region": "us-east-1", "endpoint": "$NOVA_TEST_S3_ENDPOINT",
-                    "credentials": {"aws_access_key_id": "$NOVA_TEST_S3_ACCESS_KEY",
-                                    "aws_secret_access_key": "$NOVA_TEST_S3_SECRET_KEY"}}}}
+           "s3": {"bucket": "nova-multi", "region": "us-east-1", "endpoint": "$NOVA_TEST_S3_ENDPOINT",
+                  "credentials": {"aws_access_key_id": "$NOVA_TEST_S3_ACCESS_KEY",
+                                  "aws_secret_access_key": "$NOVA_TEST_S3_SECRET_KEY"}}}}
 EOF
-    set +e; "$NOVA" --config "$tmp/mixed.json" list >"$tmp/out" 2>"$tmp/err"; rc=$?; set -e
-    [ "$rc" -ne 0 ] && grep -q "another repository" "$tmp/err" || { cat "$tmp/err" >&2; fail "mixed targets accepted"; }
-    ok
-  fi
+  set +e; "$NOVA" --config "$tmp/mixed.json" list >"$tmp/out" 2>"$tmp/err"; rc=$?; set -e
+  [ "$rc" -ne 0 ] && grep -q "another repository" "$tmp/err" || { cat "$tmp/err" >&2; fail "mixed targets accepted"; }
+  ok
 fi
 
 # ---- throughput of copy local -> s3rver (opt-in)

@@ -540,29 +540,9 @@ int bt_check_repository(const char *location)
 
 /* ------------------------------------------------------------------ files */
 
-void bt_write(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const uint8_t *p = data;
-    if (fd < 0) {
-        perror(path);
-        abort();
-    }
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n <= 0) {
-            perror(path);
-            abort();
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    close(fd);
-}
-
 void bt_write_text(const char *path, const char *text)
 {
-    bt_write(path, text, strlen(text));
+    test_write_file(path, text, strlen(text));
 }
 
 void bt_mkdirs(const char *path)

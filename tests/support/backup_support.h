@@ -58,7 +58,7 @@ size_t bt_count(const char *location, const char *prefix);
  * Returns 0 or -1 (printing why). */
 int bt_check_repository(const char *location);
 
-void bt_write(const char *path, const void *data, size_t len);
+/* test_write_file with a NUL-terminated text. */
 void bt_write_text(const char *path, const char *text);
 /* Creates directory path (and parents), mode 0755. */
 void bt_mkdirs(const char *path);

@@ -315,26 +315,6 @@ char *restore_test_pack_of(nova_repository *repo, const char *location, const no
 
 /* ------------------------------------------------------------------ files */
 
-void restore_test_write_file(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const uint8_t *p = data;
-    if (fd < 0) {
-        perror(path);
-        abort();
-    }
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n <= 0) {
-            perror(path);
-            abort();
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    close(fd);
-}
-
 uint8_t *restore_test_read_file(const char *path, size_t *len)
 {
     struct stat st;

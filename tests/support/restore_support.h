@@ -42,7 +42,6 @@ char *restore_test_pack_of(nova_repository *repo, const char *location, const no
                            uint32_t *offset, uint32_t *length);
 
 /* Writes len bytes of data to path (created or truncated, mode 0644). Aborts on failure. */
-void restore_test_write_file(const char *path, const void *data, size_t len);
 /* Reads a whole file (malloc'd); *len gets its size. NULL when it cannot be read. */
 uint8_t *restore_test_read_file(const char *path, size_t *len);
 

@@ -4,6 +4,7 @@
 #include "test_support.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,4 +62,24 @@ void test_fill_random(void *out, size_t len, uint64_t seed)
         p += n;
         len -= n;
     }
+}
+
+void test_write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const uint8_t *p = data;
+    if (fd < 0) {
+        perror(path);
+        abort();
+    }
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n <= 0) {
+            perror(path);
+            abort();
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    close(fd);
 }

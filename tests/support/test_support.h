@@ -12,6 +12,8 @@
 char *test_make_temp_dir(const char *tag);
 /* Removes a directory tree (like rm -rf); ignores errors. */
 void test_remove_tree(const char *path);
+/* Writes len bytes to path (created or truncated, mode 0644); aborts on failure. */
+void test_write_file(const char *path, const void *data, size_t len);
 /* Deterministic pseudo-random bytes (splitmix64) from a seed. */
 void test_fill_random(void *out, size_t len, uint64_t seed);
 

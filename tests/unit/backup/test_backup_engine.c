@@ -64,7 +64,7 @@ static char *path_in(const fixture *f, const char *rel)
 static void write_rel(const fixture *f, const char *rel, const void *data, size_t len)
 {
     char *p = path_in(f, rel);
-    bt_write(p, data, len);
+    test_write_file(p, data, len);
     free(p);
 }
 
@@ -327,7 +327,7 @@ static void test_large_file(void **state)
     test_fill_random(data, size, 99);
     for (size_t at = 0; at + 65536 <= size; at += 3 * 65536)
         memset(data + at, 'n' + (int)(at % 7), 65536);
-    bt_write(p, data, size);
+    test_write_file(p, data, size);
     paths[0] = p;
     assert_int_equal(bt_backup(f->repo, NOVA_STRATEGY_FULL, paths, 1, &info, NULL), 0);
     assert_int_equal(info->files_new, 1);
@@ -337,7 +337,7 @@ static void test_large_file(void **state)
     assert_int_equal(bt_verify(f->repo, info->backup_id, p, NULL), 0);
     /* the same content again in another file adds (almost) nothing */
     char *copy = path_in(f, "copy.bin");
-    bt_write(copy, data, size);
+    test_write_file(copy, data, size);
     uint64_t first_added = info->bytes_added;
     nova_backup_info_free(info);
     paths[0] = copy;

@@ -333,7 +333,7 @@ static void test_large_unchanged_file_keeps_its_chunks(void **state)
     nova_backup_info *full, *inc;
 
     test_fill_random(data, size, 3);
-    bt_write(p, data, size);
+    test_write_file(p, data, size);
     full = run(f, NOVA_STRATEGY_FULL, NULL);
     inc = run(f, NOVA_STRATEGY_INCREMENTAL, NULL); /* run() verifies every byte */
     assert_int_equal(inc->bytes_read, 0);

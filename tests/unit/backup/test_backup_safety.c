@@ -46,11 +46,11 @@ static void fill_source(const fixture *f)
         bt_mkdirs(rel);
         for (int i = 0; i < 20; i++) {
             snprintf(rel, sizeof(rel), "%s/dir%d/file%02d.json", f->src, d, i);
-            bt_write(rel, big + i * 100, 300 + (size_t)i);
+            test_write_file(rel, big + i * 100, 300 + (size_t)i);
         }
     }
     snprintf(rel, sizeof(rel), "%s/big.bin", f->src);
-    bt_write(rel, big, 3 * 1024 * 1024);
+    test_write_file(rel, big, 3 * 1024 * 1024);
     free(big);
 }
 

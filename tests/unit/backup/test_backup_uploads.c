@@ -142,7 +142,7 @@ static void write_files(const fixture *f, unsigned seed)
         }
         snprintf(name, sizeof(name), "layer%02u.bin", i);
         path = bt_join(f->src, name);
-        bt_write(path, data, FILE_BYTES);
+        test_write_file(path, data, FILE_BYTES);
         free(path);
     }
     free(data);

@@ -111,7 +111,7 @@ static void random_file(const char *path, size_t len, uint64_t seed)
 {
     uint8_t *data = malloc(len ? len : 1);
     test_fill_random(data, len, seed);
-    restore_test_write_file(path, data, len);
+    test_write_file(path, data, len);
     free(data);
 }
 
@@ -159,12 +159,12 @@ static int build_everything(const fixture *f)
     random_file(at("%s/dir/small.json", s), 377, 1);
     random_file(at("%s/dir/sub/large.bin", s), 3 * 1024 * 1024 + 123, 2); /* several chunks */
     random_file(at("%s/read-only/inside", s), 1000, 3);
-    restore_test_write_file(at("%s/empty", s), "", 0);
-    restore_test_write_file(at("%s/dir/same-a", s), "same content", 12); /* dedup */
-    restore_test_write_file(at("%s/dir/sub/same-b", s), "same content", 12);
+    test_write_file(at("%s/empty", s), "", 0);
+    test_write_file(at("%s/dir/same-a", s), "same content", 12); /* dedup */
+    test_write_file(at("%s/dir/sub/same-b", s), "same content", 12);
     entries += 6;
     /* hard links across directories */
-    restore_test_write_file(at("%s/dir/linked", s), "linked content", 14);
+    test_write_file(at("%s/dir/linked", s), "linked content", 14);
     assert_int_equal(link(at("%s/dir/linked", s), at("%s/dir/sub/linked-2", s)), 0);
     assert_int_equal(link(at("%s/dir/linked", s), at("%s/linked-3", s)), 0);
     entries += 3;
@@ -318,12 +318,12 @@ static void test_restore_over_existing(void **state)
         assert_int_equal(futimens(fd, t), 0);
         close(fd);
     }
-    restore_test_write_file(restored(f, at("%s/dir/small.json", f->src)), "short", 5);
+    test_write_file(restored(f, at("%s/dir/small.json", f->src)), "short", 5);
     assert_int_equal(unlink(restored(f, at("%s/empty", f->src))), 0);
     assert_int_equal(unlink(restored(f, at("%s/dir/rel-link", f->src))), 0);
     assert_int_equal(symlink("elsewhere", restored(f, at("%s/dir/rel-link", f->src))), 0);
     snprintf(extra, sizeof(extra), "%s", restored(f, at("%s/dir/not-in-backup", f->src)));
-    restore_test_write_file(extra, "keep me", 7);
+    test_write_file(extra, "keep me", 7);
     assert_int_equal(stat(restored(f, at("%s/dir/same-a", f->src)), &before_same), 0);
     assert_int_equal(stat(restored(f, at("%s/dir/sub/large.bin", f->src)), &before_large), 0);
 
@@ -413,9 +413,9 @@ static void test_flipped_byte_never_restores_wrong_bytes(void **state)
 
     test_fill_random(bad, sizeof(bad), 10);
     test_fill_random(good, sizeof(good), 11);
-    restore_test_write_file(at("%s/bad.json", f->src), bad, sizeof(bad));
-    restore_test_write_file(at("%s/also-bad.json", f->src), bad, sizeof(bad)); /* same chunk */
-    restore_test_write_file(at("%s/good.json", f->src), good, sizeof(good));
+    test_write_file(at("%s/bad.json", f->src), bad, sizeof(bad));
+    test_write_file(at("%s/also-bad.json", f->src), bad, sizeof(bad)); /* same chunk */
+    test_write_file(at("%s/good.json", f->src), good, sizeof(good));
     assert_int_equal(restore_test_backup(f->repo, f->src, 0, NOVA_SNAPSHOT_COMPLETED, &id), 0);
     flip_blob_byte(f, bad, sizeof(bad));
 
@@ -436,7 +436,7 @@ static void test_flipped_byte_never_restores_wrong_bytes(void **state)
     free(back);
 
     /* Over an existing file: the old content stays, no temporary file is left. */
-    restore_test_write_file(restored(f, at("%s/bad.json", f->src)), "old content", 11);
+    test_write_file(restored(f, at("%s/bad.json", f->src)), "old content", 11);
     memset(&seen, 0, sizeof(seen));
     assert_int_equal(do_restore(f, &id, NULL, 0, &seen, &r), NOVA_ECORRUPT);
     back = restore_test_read_file(restored(f, at("%s/bad.json", f->src)), &len);
@@ -470,7 +470,7 @@ static void test_damaged_chunk_in_multi_chunk_direct_file(void **state)
     nova_id id;
 
     test_fill_random(data, len, 40);
-    restore_test_write_file(at("%s/multi.bin", f->src), data, len);
+    test_write_file(at("%s/multi.bin", f->src), data, len);
     random_file(at("%s/other.bin", f->src), 300000, 41);
     assert_int_equal(restore_test_backup(f->repo, f->src, 0, NOVA_SNAPSHOT_COMPLETED, &id), 0);
     first = nova_chunker_next(chunker, data, len);
@@ -505,7 +505,7 @@ static void test_missing_pack(void **state)
     char *pack;
 
     test_fill_random(data, sizeof(data), 12);
-    restore_test_write_file(at("%s/file", f->src), data, sizeof(data));
+    test_write_file(at("%s/file", f->src), data, sizeof(data));
     assert_int_equal(restore_test_backup(f->repo, f->src, 0, NOVA_SNAPSHOT_COMPLETED, &id), 0);
     /* Trees and data share the pack here, so the tree read fails first: the restore
      * fails as a whole with an integrity error. */
@@ -655,7 +655,7 @@ static void test_planted_symlinks_never_followed(void **state)
     assert_int_equal(restore_test_backup(f->repo, f->src, 0, NOVA_SNAPSHOT_COMPLETED, &id), 0);
     snprintf(outside, sizeof(outside), "%s/outside", f->base);
     assert_int_equal(mkdir(outside, 0755), 0);
-    restore_test_write_file(at("%s/victim", outside), "victim", 6);
+    test_write_file(at("%s/victim", outside), "victim", 6);
 
     /* Restore once, then plant symlinks where a directory and a file go. */
     assert_int_equal(do_restore(f, &id, NULL, 0, &seen, &r), 0);
@@ -699,7 +699,7 @@ static void test_point_in_time_selection(void **state)
     } cases[] = {{3500 * s, 2}, {3000 * s, 2}, {2999 * s, 0}, {2500 * s, 0},
                  {999 * s, -1}, {4500 * s, 2}};
 
-    restore_test_write_file(at("%s/layer.json", f->src), "{}", 2);
+    test_write_file(at("%s/layer.json", f->src), "{}", 2);
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(restore_test_backup(f->repo, f->src, snaps[i].start, snaps[i].status,
                                              &snaps[i].id), 0);

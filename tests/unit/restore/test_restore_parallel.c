@@ -67,7 +67,7 @@ static void build_source(const char *src)
             snprintf(path, sizeof(path), d % 3 ? "%s/d%02d/f%03d.json" : "%s/n%02d/deeper/f%03d.json",
                      src, d, i);
             test_fill_random(buf, i % 10 == 0 ? 500 : len, seed);
-            restore_test_write_file(path, buf, i % 10 == 0 ? 500 : len);
+            test_write_file(path, buf, i % 10 == 0 ? 500 : len);
         }
     }
     /* mid-sized files: one to several chunks, none aligned to blocks */
@@ -75,11 +75,11 @@ static void build_source(const char *src)
         size_t len = 100000 + (size_t)i * 400009;
         snprintf(path, sizeof(path), "%s/mid%02d.bin", src, i);
         test_fill_random(buf, len, (uint64_t)i + 777);
-        restore_test_write_file(path, buf, len);
+        test_write_file(path, buf, len);
     }
     test_fill_random(buf, LARGE_SIZE, 4242);
     snprintf(path, sizeof(path), "%s/large.tar", src);
-    restore_test_write_file(path, buf, LARGE_SIZE);
+    test_write_file(path, buf, LARGE_SIZE);
     free(buf);
 }
 
